@@ -1,0 +1,135 @@
+"""The one-call API: ``vidxai.explain(model, clip, method=..., target=...)``."""
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from . import methods as _methods
+from .errors import ShapeError
+from .explanation import Explanation
+from .models.base import VideoModel
+
+ClipLike = str | os.PathLike | np.ndarray | torch.Tensor
+
+
+def as_model(model: VideoModel | nn.Module | str, device: str | torch.device | None = None) -> VideoModel:
+    """Accept a registry name, a :class:`VideoModel` or a plain ``nn.Module``."""
+    if isinstance(model, (str, os.PathLike)):
+        from .models import load
+
+        return load(str(model), device=device)
+    if not isinstance(model, VideoModel):
+        from .models.wrap import wrap
+
+        model = wrap(model)
+    return model.to(device) if device is not None else model
+
+
+def prepare_input(model: VideoModel, clip: ClipLike, **clip_options) -> tuple[torch.Tensor, Any]:
+    """Turn a path, uint8 frames ``(T, H, W, 3)`` or a tensor into a model-ready ``(1, C, T, H, W)``.
+
+    Returns the tensor and the :class:`vidxai.io.ClipGeometry` (None for tensors, which are used as is).
+    ``clip_options`` go to :func:`vidxai.io.load_clip` (``clip="centre"``, ``start=...``, ``pad=...``).
+    """
+    from .io import load_clip, preprocess
+
+    if isinstance(clip, (str, os.PathLike)):
+        prepared = load_clip(clip, model.spec, **clip_options)
+        return prepared.tensor.unsqueeze(0), prepared.geometry
+    if isinstance(clip, torch.Tensor) and clip.dtype != torch.uint8:
+        x = clip if clip.ndim == 5 else clip.unsqueeze(0)
+        return model.check_input(x), None
+    frames = clip.cpu().numpy() if isinstance(clip, torch.Tensor) else np.asarray(clip)
+    if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
+        raise ShapeError(f"expected uint8 frames of shape (T, H, W, 3), got {frames.dtype} {tuple(frames.shape)}")
+    tensor, geometry = preprocess(frames, model.spec)
+    return tensor.unsqueeze(0), geometry
+
+
+def explain(model: VideoModel | nn.Module | str, clip: ClipLike, method: str | None = None, target=None,
+            topk: int = 5, device: str | torch.device | None = None, clip_options: dict | None = None,
+            **params) -> Explanation:
+    """Explain one clip.
+
+    Args:
+        model: a :class:`VideoModel`, a registry name, or any ``nn.Module`` taking ``(B, C, T, H, W)``.
+        clip: a video path, uint8 frames ``(T, H, W, 3)``, or a normalised tensor ``(C, T, H, W)``.
+        method: a registered method name (see ``vidxai.methods.list()``); default SWAG-V I+G.
+        target: None (top-1), a class index or a class name.
+        topk: how many top predictions to record.
+        clip_options: how to sample a clip from a video (see :func:`vidxai.io.load_clip`).
+        **params: method parameters.
+
+    Returns:
+        An :class:`Explanation` with the saliency at model-input resolution.
+    """
+    model = as_model(model, device)
+    x, geometry = prepare_input(model, clip, **(clip_options or {}))
+    if x.shape[0] != 1:
+        raise ShapeError(f"explain() takes one clip, got a batch of {x.shape[0]}; use explain_batch()")
+    return explain_batch(model, x, method=method, target=target, topk=topk, geometries=[geometry], **params)[0]
+
+
+def explain_batch(model: VideoModel | nn.Module | str, clips: torch.Tensor, method: str | None = None,
+                  target=None, topk: int = 5, geometries: Sequence[Any] | None = None,
+                  **params) -> list[Explanation]:
+    """Explain a batch ``(B, C, T, H, W)`` of model-ready clips with one method call.
+
+    ``target`` is None, one index/name for all clips, or one per clip.
+    """
+    model = as_model(model)
+    method = method or _methods.default_method()
+    cls = _methods.get(method)
+    x = model.check_input(clips).to(model.device)
+    start = time.perf_counter()
+    result = cls(model).attribute(x, target=target, **params)
+    if model.device.type == "cuda":
+        torch.cuda.synchronize(model.device)
+    elapsed = time.perf_counter() - start
+    logits = result.logits
+    if logits is None:
+        from .attribution.base import model_state
+
+        with torch.no_grad(), model_state(model):
+            logits = model(x)
+    logits = logits.detach().float()
+    targets = model.resolve_targets(target, logits)
+    probs = logits.softmax(dim=1)
+    k = min(topk, model.num_classes)
+    top_p, top_i = probs.topk(k, dim=1)
+    out = []
+    for b in range(x.shape[0]):
+        t = int(targets[b])
+        extras = {key: (val[b].detach().cpu() if isinstance(val, torch.Tensor) and val.ndim and val.shape[0] == x.shape[0]
+                        else val) for key, val in result.extras.items()}
+        out.append(Explanation(
+            saliency=result.saliency[b].detach().float().cpu(),
+            raw=None if result.raw is None else result.raw[b].detach().float().cpu(),
+            segmentation=None if result.segmentation is None else result.segmentation[b].detach().cpu(),
+            method=method, target=t, target_name=model.class_names[t], score=float(logits[b, t]),
+            probability=float(probs[b, t]), params=dict(params), timing=elapsed / x.shape[0], model=model.name,
+            geometry=None if geometries is None else geometries[b],
+            topk=[(int(i), model.class_names[int(i)], float(p)) for p, i in zip(top_p[b], top_i[b])],
+            metadata=extras,
+        ))
+    return out
+
+
+@torch.no_grad()
+def predict(model: VideoModel | nn.Module | str, clip: ClipLike, topk: int = 5,
+            clip_options: dict | None = None) -> list[tuple[int, str, float]]:
+    """Top-k ``(index, name, probability)`` predictions for one clip."""
+    from .attribution.base import model_state
+
+    model = as_model(model)
+    x, _ = prepare_input(model, clip, **(clip_options or {}))
+    with model_state(model):
+        probs = model(x.to(model.device)).float().softmax(1)[0]
+    p, i = probs.topk(min(topk, model.num_classes))
+    return [(int(a), model.class_names[int(a)], float(b)) for b, a in zip(p, i)]

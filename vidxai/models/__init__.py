@@ -1,0 +1,67 @@
+"""Model registry: ``vidxai.models.load(name, weights=..., device=...)`` and ``vidxai.models.list()``."""
+from __future__ import annotations
+
+import builtins
+from collections.abc import Callable
+
+import torch
+
+from ..errors import UnknownModelError
+from ..registry import Registry
+from .base import InputSpec, ModelEntry, VideoModel
+
+_REGISTRY: Registry[ModelEntry] = Registry("model", UnknownModelError)
+
+
+def register(name: str, *, description: str = "", spec: InputSpec | None = None, weight_source: str = "random",
+             family: str = "") -> Callable:
+    """Decorator registering a builder ``fn(weights=None, **kwargs) -> VideoModel`` under ``name``."""
+
+    def add(fn: Callable) -> Callable:
+        _REGISTRY.register(name, ModelEntry(name, fn, description or (fn.__doc__ or "").strip().split("\n")[0],
+                                            spec, weight_source, family), description=description)
+        return fn
+
+    return add
+
+
+def list() -> builtins.list[str]:  # noqa: A001 - mirrors timm.list_models / vidxai.methods.list
+    """Names of every registered model."""
+    _import_zoo()
+    return _REGISTRY.names()
+
+
+def entries() -> builtins.list[ModelEntry]:
+    _import_zoo()
+    return [e for _, e in _REGISTRY.items()]
+
+
+def entry(name: str) -> ModelEntry:
+    _import_zoo()
+    return _REGISTRY.get(name)
+
+
+def load(name: str, weights: str | None = "default", device: str | torch.device | None = None,
+         eval: bool = True, **kwargs) -> VideoModel:  # noqa: A002
+    """Build the model ``name``.
+
+    Args:
+        name: a registry name (see :func:`list`) or a path to a checkpoint saved by :func:`save`.
+        weights: ``"default"`` (the entry's usual weights), ``None`` (random init), an entry-specific
+            weight name (e.g. a torchvision enum name) or a local checkpoint path.
+        device: where to put the model (default: CPU).
+        eval: put the model in eval mode.
+    """
+    _import_zoo()
+    model = _REGISTRY.get(name).builder(weights=weights, **kwargs)
+    if device is not None:
+        model = model.to(device)
+    return model.eval() if eval else model
+
+
+def _import_zoo() -> None:
+    # Importing the modules registers their entries; done lazily so `import vidxai` stays fast.
+    from . import zoo  # noqa: F401
+
+
+__all__ = ["InputSpec", "VideoModel", "ModelEntry", "register", "list", "load", "entries", "entry"]
