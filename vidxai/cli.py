@@ -1,0 +1,56 @@
+"""The ``vidxai`` command line: a thin layer over the Python API.
+
+Sub-commands live in :mod:`vidxai.commands` (one module each, discovered automatically). Errors raised
+on purpose (:class:`vidxai.errors.VidxaiError`) are printed as one line and exit non-zero.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import pkgutil
+import sys
+from collections.abc import Sequence
+
+from . import __version__
+from .errors import VidxaiError
+
+EPILOG = """examples:
+  vidxai demo                                  # synthetic clip + shipped model, writes ./vidxai-demo/
+  vidxai explain clip.mp4 --method swagv-ig gradcam --out out/
+  vidxai explain clip.mp4 --model synthetic-tiny --target 3 --format gif
+  vidxai models | vidxai methods | vidxai info clip.mp4
+  vidxai run configs/ci_synthetic.yaml
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="vidxai", description="Explain video action-recognition networks.",
+                                     epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"vidxai {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    from . import commands
+
+    for info in sorted(pkgutil.iter_modules(commands.__path__), key=lambda m: m.name):
+        if not info.name.startswith("_"):
+            importlib.import_module(f"{commands.__name__}.{info.name}").register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 1
+    try:
+        return int(args.func(args) or 0)
+    except VidxaiError as e:
+        print(f"vidxai: error: {e}", file=sys.stderr)
+        return e.exit_code
+    except KeyboardInterrupt:
+        print("vidxai: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
