@@ -37,9 +37,9 @@ def prepare_input(model: VideoModel, clip: ClipLike, **clip_options) -> tuple[to
     Returns the tensor and the :class:`vidxai.io.ClipGeometry` (None for tensors, which are used as is).
     ``clip_options`` go to :func:`vidxai.io.load_clip` (``clip="centre"``, ``start=...``, ``pad=...``).
     """
-    from .io import load_clip, preprocess
-
     if isinstance(clip, (str, os.PathLike)):
+        from .io import load_clip
+
         prepared = load_clip(clip, model.spec, **clip_options)
         return prepared.tensor.unsqueeze(0), prepared.geometry
     if isinstance(clip, torch.Tensor) and clip.dtype != torch.uint8:
@@ -48,6 +48,8 @@ def prepare_input(model: VideoModel, clip: ClipLike, **clip_options) -> tuple[to
     frames = clip.cpu().numpy() if isinstance(clip, torch.Tensor) else np.asarray(clip)
     if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
         raise ShapeError(f"expected uint8 frames of shape (T, H, W, 3), got {frames.dtype} {tuple(frames.shape)}")
+    from .io import preprocess
+
     tensor, geometry = preprocess(frames, model.spec)
     return tensor.unsqueeze(0), geometry
 

@@ -88,7 +88,8 @@ def _param_dtype(model: nn.Module) -> torch.dtype:
 @contextlib.contextmanager
 def model_state(model: nn.Module, train: bool = False) -> Iterator[nn.Module]:
     """Put ``model`` in eval mode with parameter gradients off; restore both on exit (even on error)."""
-    was_training = model.training
+    # Per-module flags: model.train(flag) would overwrite sub-modules that were deliberately in another mode.
+    modes = [(m, m.training) for m in model.modules()]
     flags = [(p, p.requires_grad) for p in model.parameters()]
     try:
         model.train(train)
@@ -98,7 +99,8 @@ def model_state(model: nn.Module, train: bool = False) -> Iterator[nn.Module]:
     finally:
         for p, flag in flags:
             p.requires_grad_(flag)
-        model.train(was_training)
+        for m, mode in modes:
+            m.training = mode
 
 
 class HookSet:

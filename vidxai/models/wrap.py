@@ -23,7 +23,9 @@ def wrap(net: nn.Module, spec: InputSpec | None = None, class_names: Sequence[st
         num_classes = _infer_num_classes(net)
     if target_layers is None:
         target_layers = [default_cam_layer(net)] if default_cam_layer(net) else []
-    return VideoModel(net, spec, class_names, target_layers, name=name, weights="user", num_classes=num_classes)
+    model = VideoModel(net, spec, class_names, target_layers, name=name, weights="user", num_classes=num_classes)
+    model.training = net.training  # the wrapper mirrors the user's mode instead of resetting it
+    return model
 
 
 def _infer_num_classes(net: nn.Module) -> int:
