@@ -183,7 +183,7 @@ class UCF101_24(torch.utils.data.Dataset):
 
     def __init__(self, video_root: str | os.PathLike, annotations: str | os.PathLike, spec,
                  split_list: str | os.PathLike | None = None, clip_len: int = 16, stride: int = 8,
-                 multi_actor: str = "overlap") -> None:
+                 multi_actor: str = "overlap", limit: int | None = None) -> None:
         self.video_root = Path(video_root)
         self.spec = spec
         ann = load_annotations(annotations)
@@ -193,6 +193,12 @@ class UCF101_24(torch.utils.data.Dataset):
             split_list = cand if cand.exists() else None
         videos = read_split(split_list) if split_list else None
         self.clips, self.counts = protocol_clips(ann, videos, clip_len, stride, multi_actor)
+        if limit is not None and len(self.clips) > limit:  # an evenly spread subset, for quick runs
+            step = -(-len(self.clips) // int(limit))
+            self.clips = self.clips[::step][: int(limit)]
+
+    def clip_id(self, i: int) -> str:
+        return self.clips[i].clip_id
 
     def __len__(self) -> int:
         return len(self.clips)

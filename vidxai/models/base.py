@@ -130,6 +130,20 @@ class VideoModel(nn.Module):
             raise ShapeError(f"{self.name} needs frames of exactly {self.spec.crop[0]}x{self.spec.crop[1]}, got {h}x{w}")
         return x
 
+    def to_unit_rgb(self, x: torch.Tensor) -> torch.Tensor:
+        """Undo the input normalisation: model-ready ``(B, 3, T, H, W)`` -> RGB in [0, 1] (same device)."""
+        mean = torch.tensor(self.spec.mean, device=x.device, dtype=x.dtype).view(1, 3, 1, 1, 1)
+        std = torch.tensor(self.spec.std, device=x.device, dtype=x.dtype).view(1, 3, 1, 1, 1)
+        lo, hi = self.spec.value_range
+        return ((x * std + mean - lo) / (hi - lo)).clamp(0, 1)
+
+    def from_unit_rgb(self, rgb: torch.Tensor) -> torch.Tensor:
+        """Inverse of :meth:`to_unit_rgb`: RGB in [0, 1] ``(B, 3, T, H, W)`` -> model-ready input."""
+        mean = torch.tensor(self.spec.mean, device=rgb.device, dtype=rgb.dtype).view(1, 3, 1, 1, 1)
+        std = torch.tensor(self.spec.std, device=rgb.device, dtype=rgb.dtype).view(1, 3, 1, 1, 1)
+        lo, hi = self.spec.value_range
+        return (rgb * (hi - lo) + lo - mean) / std
+
     def pathways(self, x: torch.Tensor) -> list[torch.Tensor]:
         """Split one clip ``(B, C, T, H, W)`` into the network's pathway inputs (slow first)."""
         if self.spec.pathways == 1:

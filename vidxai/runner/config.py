@@ -1,0 +1,131 @@
+"""Experiment configuration (YAML) for ``vidxai run``.
+
+Example (see ``configs/``)::
+
+    name: ci-synthetic
+    output: runs/ci-synthetic          # relative paths are relative to the current directory
+    seed: 0
+    device: auto                       # auto | cpu | cuda | cuda:1
+    model: {name: synthetic-tiny, weights: default}
+    dataset: {type: synthetic, num_clips: 16, seed: 1000}
+    batch_size: 4
+    num_workers: 0
+    methods:
+      - gradcam
+      - {name: swagv-ig, params: {n_segments: 120}}
+    evaluate:
+      deletion: {steps: 28, chunk_size: 16}
+      localization: {calibration_fraction: 0.25}
+      pointing: {}
+      temporal: {}
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..errors import ConfigError
+
+KNOWN_METRICS = ("deletion", "localization", "pointing", "temporal")
+
+
+@dataclass
+class MethodSpec:
+    name: str
+    params: dict[str, Any] = field(default_factory=dict)
+    label: str = ""  # how the method is shown in tables (defaults to the name)
+
+    @property
+    def key(self) -> str:
+        """Cache key: the method name plus a short hash of its parameters."""
+        return f"{self.name}-{param_hash(self.params)}"
+
+    @property
+    def title(self) -> str:
+        return self.label or self.name
+
+
+@dataclass
+class RunConfig:
+    name: str
+    output: Path
+    model: dict[str, Any]
+    dataset: dict[str, Any]
+    methods: list[MethodSpec]
+    evaluate: dict[str, dict[str, Any]] = field(default_factory=dict)
+    seed: int = 0
+    device: str = "auto"
+    batch_size: int = 4
+    num_workers: int = 0
+    source: str = ""
+
+    @property
+    def model_key(self) -> str:
+        return f"{self.model['name']}-{param_hash(self.model)}"
+
+    @property
+    def dataset_key(self) -> str:
+        return f"{self.dataset.get('type', 'dataset')}-{param_hash(self.dataset)}"
+
+
+def param_hash(params: dict[str, Any]) -> str:
+    """A short stable hash of a JSON-able parameter dict (key order does not matter)."""
+    return hashlib.sha256(json.dumps(params, sort_keys=True, default=str).encode()).hexdigest()[:10]
+
+
+def load_config(path: str | os.PathLike, overrides: dict[str, Any] | None = None) -> RunConfig:
+    """Read and validate a YAML config; ``overrides`` replace top-level keys (e.g. from the CLI)."""
+    import yaml
+
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file not found: {path}")
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{path} is not valid YAML: {str(e).splitlines()[0]}") from None
+    raw.update(overrides or {})
+    return parse_config(raw, source=str(path))
+
+
+def parse_config(raw: dict[str, Any], source: str = "<dict>") -> RunConfig:
+    """Validate a config dict (see the module docstring)."""
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{source}: the config must be a mapping")
+    for key in ("model", "dataset", "methods"):
+        if key not in raw:
+            raise ConfigError(f"{source}: missing required key {key!r}")
+    model = raw["model"] if isinstance(raw["model"], dict) else {"name": raw["model"]}
+    if "name" not in model:
+        raise ConfigError(f"{source}: model needs a 'name'")
+    dataset = raw["dataset"]
+    if not isinstance(dataset, dict) or "type" not in dataset:
+        raise ConfigError(f"{source}: dataset must be a mapping with a 'type'")
+    methods = []
+    for m in raw["methods"] or []:
+        if isinstance(m, str):
+            methods.append(MethodSpec(m))
+        elif isinstance(m, dict) and "name" in m:
+            methods.append(MethodSpec(m["name"], dict(m.get("params") or {}), m.get("label", "")))
+        else:
+            raise ConfigError(f"{source}: each method is a name or a mapping with a 'name', got {m!r}")
+    if not methods:
+        raise ConfigError(f"{source}: no methods to run")
+    from .. import methods as registry
+
+    for m in methods:
+        registry.get(m.name)  # unknown names fail now, with suggestions, not after an hour of work
+    evaluate = raw.get("evaluate") or {}
+    unknown = set(evaluate) - set(KNOWN_METRICS)
+    if unknown:
+        raise ConfigError(f"{source}: unknown metric(s) {sorted(unknown)}; known: {', '.join(KNOWN_METRICS)}")
+    evaluate = {k: (v if isinstance(v, dict) else {}) for k, v in evaluate.items() if v is not False}
+    name = str(raw.get("name") or Path(source).stem)
+    return RunConfig(name=name, output=Path(raw.get("output") or f"runs/{name}"), model=model, dataset=dataset,
+                     methods=methods, evaluate=evaluate, seed=int(raw.get("seed", 0)),
+                     device=str(raw.get("device", "auto")), batch_size=int(raw.get("batch_size", 4)),
+                     num_workers=int(raw.get("num_workers", 0)), source=source)
