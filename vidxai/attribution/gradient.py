@@ -1,10 +1,38 @@
-"""Gradient family: vanilla gradient (more methods land with the attribution issue)."""
+"""Gradient family: vanilla gradient, guided backprop, input x gradient, integrated gradients, SmoothGrad.
+
+All five attribute the model's ONE input tensor ``(B, C, T, H, W)`` (for SlowFast that tensor feeds both
+pathways, so the gradient covers both). Each returns the full attribution ``(B, C, T, H, W)`` as
+``AttributionResult.raw`` and its reduction over colour as ``saliency`` ``(B, T, H, W)``; ``reduction`` picks
+the rule from :data:`vidxai.attribution.base.REDUCTIONS` (default ``"max_abs"``, max of |.| over colour,
+the SWAG-V choice of method.md section 1).
+
+Integrated gradients and SmoothGrad evaluate many scaled/noisy copies of the clips; the copies of all B
+clips are flattened into one stream and sent through the model ``internal_batch_size`` at a time, on the
+model's device. Nothing leaves torch.
+"""
 from __future__ import annotations
 
+import math
+from collections.abc import Callable
+
 import torch
+import torch.nn.functional as F
+from tqdm.auto import tqdm
 
 from .. import methods
-from .base import Attribution, AttributionResult, check_params, input_gradient, model_state, reduce_channels
+from ..errors import InputError, ShapeError
+from ..models.base import VideoModel
+from .base import (REDUCTIONS, Attribution, AttributionResult, check_params, input_gradient, model_state,
+                   reduce_channels, target_scores)
+from .guided import guided_gradient
+
+__all__ = ["Gradient", "GuidedBackprop", "InputXGradient", "IntegratedGradients", "SmoothGrad",
+           "IG_RULES", "ig_alphas", "ig_baseline", "gaussian_blur", "smoothgrad_sigma"]
+
+
+def _check_reduction(reduction: str) -> None:
+    if reduction not in REDUCTIONS:
+        raise InputError(f"unknown reduction {reduction!r}; choose from {', '.join(REDUCTIONS)}")
 
 
 @methods.register("gradient", description="Vanilla gradient of the class score w.r.t. the clip, max |.| over colour",
@@ -14,7 +42,327 @@ class Gradient(Attribution):
 
     def attribute(self, inputs: torch.Tensor, target=None, reduction: str = "max_abs", **params) -> AttributionResult:
         check_params(self.name, params, [])
+        _check_reduction(reduction)
         x, target, _ = self.prepare(inputs, target)
         with model_state(self.model):
             grad, logits = input_gradient(self.model, x, target, return_logits=True)
         return AttributionResult(reduce_channels(grad, reduction), raw=grad, logits=logits)
+
+
+@methods.register("guided-backprop", description="Guided backpropagation (ReLUs pass only positive gradients), "
+                  "max |.| over colour", family="gradient")
+class GuidedBackprop(Attribution):
+    """Guided backpropagation (Springenberg et al. 2015) for ``nn.ReLU`` (inplace or not) and functional ReLUs.
+
+    Params:
+        reduction: colour reduction (default ``"max_abs"``).
+        strict: True (default) raises :class:`~vidxai.errors.UnsupportedModelError` when the model has an
+            activation with no guided rule (GELU, SiLU/Swish, Hardswish, LeakyReLU, ...); False warns and lets
+            the plain gradient through those activations.
+    """
+
+    def attribute(self, inputs: torch.Tensor, target=None, reduction: str = "max_abs", strict: bool = True,
+                  **params) -> AttributionResult:
+        check_params(self.name, params, [])
+        _check_reduction(reduction)
+        x, target, _ = self.prepare(inputs, target)
+        with model_state(self.model):
+            grad, logits = guided_gradient(self.model, x, target, strict=strict)
+        return AttributionResult(reduce_channels(grad, reduction), raw=grad, logits=logits)
+
+
+@methods.register("input-x-gradient", description="Input times gradient (normalised input space), max |.| over colour",
+                  family="gradient")
+class InputXGradient(Attribution):
+    """Input x gradient (Shrikumar et al. 2016): ``x * df/dx`` with ``x`` in the model's normalised input space."""
+
+    def attribute(self, inputs: torch.Tensor, target=None, reduction: str = "max_abs", **params) -> AttributionResult:
+        check_params(self.name, params, [])
+        _check_reduction(reduction)
+        x, target, _ = self.prepare(inputs, target)
+        with model_state(self.model):
+            grad, logits = input_gradient(self.model, x, target, return_logits=True)
+        attr = x * grad
+        return AttributionResult(reduce_channels(attr, reduction), raw=attr, logits=logits)
+
+
+# ------------------------------------------------------------------------------------------------------------
+# integrated gradients
+# ------------------------------------------------------------------------------------------------------------
+#: Quadrature rules for the path integral, with captum's names and definitions.
+IG_RULES = ("gausslegendre", "riemann_trapezoid", "riemann_left", "riemann_right", "riemann_middle")
+
+
+def _gauss_legendre(n: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Gauss-Legendre nodes and weights on [-1, 1] (Golub-Welsch: eigen-decomposition of the Jacobi matrix)."""
+    if n == 1:
+        return torch.zeros(1, dtype=torch.float64), torch.full((1,), 2.0, dtype=torch.float64)
+    k = torch.arange(1, n, dtype=torch.float64)
+    beta = k / torch.sqrt(4 * k * k - 1)
+    jacobi = torch.diag(beta, 1) + torch.diag(beta, -1)
+    nodes, vecs = torch.linalg.eigh(jacobi)
+    return nodes, 2 * vecs[0].pow(2)
+
+
+def ig_alphas(n_steps: int, rule: str = "gausslegendre") -> tuple[torch.Tensor, torch.Tensor]:
+    """Path positions ``alpha`` in [0, 1] and their quadrature weights for ``n_steps`` evaluations.
+
+    The rules carry captum's names: ``gausslegendre`` (captum's default; exact for polynomials of degree < 2n),
+    ``riemann_left``/``right``/``middle`` (weights 1/n, same as captum) and ``riemann_trapezoid`` (alphas 0..1
+    inclusive, weights 1/(n-1) with halved ends, summing to 1). captum's trapezoid uses weights 1/n with
+    halved ends, which sum to (n-1)/n and so shrink every attribution by that factor; ours does not.
+    Returned as float64 CPU tensors (tiny; moved to the device by the caller).
+    """
+    if not isinstance(n_steps, int) or n_steps < 1:
+        raise InputError(f"n_steps must be a positive integer, got {n_steps!r}")
+    n = n_steps
+    if rule == "gausslegendre":
+        nodes, weights = _gauss_legendre(n)
+        return 0.5 * (nodes + 1), 0.5 * weights
+    if rule == "riemann_trapezoid":
+        if n < 2:
+            raise InputError("riemann_trapezoid needs n_steps >= 2")
+        alphas = torch.linspace(0, 1, n, dtype=torch.float64)
+        weights = torch.full((n,), 1.0 / (n - 1), dtype=torch.float64)
+        weights[0] = weights[-1] = 0.5 / (n - 1)
+        return alphas, weights
+    weights = torch.full((n,), 1.0 / n, dtype=torch.float64)
+    if rule == "riemann_left":
+        return torch.linspace(0, 1 - 1 / n, n, dtype=torch.float64), weights
+    if rule == "riemann_right":
+        return torch.linspace(1 / n, 1, n, dtype=torch.float64), weights
+    if rule == "riemann_middle":
+        return torch.linspace(1 / (2 * n), 1 - 1 / (2 * n), n, dtype=torch.float64), weights
+    raise InputError(f"unknown integration rule {rule!r}; choose from {', '.join(IG_RULES)}")
+
+
+def gaussian_blur(x: torch.Tensor, sigma: float | tuple[float, float, float] = (0.0, 5.0, 5.0)) -> torch.Tensor:
+    """Separable Gaussian blur of ``(B, C, T, H, W)`` clips with per-axis ``sigma`` = (t, h, w) in voxels.
+
+    A single number blurs space only (time untouched). Borders are reflected (replicated when a clip is too
+    short to reflect). Depthwise ``conv3d``, on the clip's device.
+    """
+    if isinstance(sigma, (int, float)):
+        sigma = (0.0, float(sigma), float(sigma))
+    if len(sigma) != 3 or any(s < 0 for s in sigma):
+        raise InputError(f"blur sigma must be a non-negative number or (t, h, w) triple, got {sigma!r}")
+    out = x
+    c = x.shape[1]
+    for axis, s in enumerate(sigma):
+        if s <= 0:
+            continue
+        radius = max(1, int(math.ceil(3 * s)))
+        coords = torch.arange(-radius, radius + 1, device=x.device, dtype=x.dtype)
+        kernel = torch.exp(-0.5 * (coords / s) ** 2)
+        kernel = kernel / kernel.sum()
+        shape = [1, 1, 1]
+        shape[axis] = kernel.numel()
+        weight = kernel.view(1, 1, *shape).repeat(c, 1, 1, 1, 1)
+        pad = [0, 0, 0, 0, 0, 0]  # (w_lo, w_hi, h_lo, h_hi, t_lo, t_hi)
+        pad[2 * (2 - axis)] = pad[2 * (2 - axis) + 1] = radius
+        mode = "reflect" if out.shape[2 + axis] > radius else "replicate"
+        out = F.conv3d(F.pad(out, pad, mode=mode), weight, groups=c)
+    return out
+
+
+def ig_baseline(model: VideoModel, x: torch.Tensor, baseline: str | float | torch.Tensor = "zeros",
+                blur_sigma: float | tuple[float, float, float] = (0.0, 5.0, 5.0)) -> torch.Tensor:
+    """The integrated-gradients reference clip for ``x`` ``(B, C, T, H, W)``, in normalised input space.
+
+    ``"zeros"``: 0 in normalised space (the dataset mean colour when the model normalises with mean/std);
+    ``"black"``: unit RGB 0 mapped through ``model.from_unit_rgb``; ``"blur"``: ``x`` blurred with
+    :func:`gaussian_blur` (``blur_sigma``); a number: that constant; a tensor broadcastable to ``x``: itself.
+    """
+    if isinstance(baseline, torch.Tensor):
+        try:
+            return torch.broadcast_to(baseline.to(x.device, x.dtype), x.shape)
+        except RuntimeError:
+            raise ShapeError(f"baseline of shape {tuple(baseline.shape)} does not broadcast to {tuple(x.shape)}") from None
+    if isinstance(baseline, (int, float)) and not isinstance(baseline, bool):
+        return torch.full_like(x, float(baseline))
+    if baseline == "zeros":
+        return torch.zeros_like(x)
+    if baseline == "black":
+        return model.from_unit_rgb(torch.zeros_like(x))
+    if baseline == "blur":
+        return gaussian_blur(x, blur_sigma)
+    raise InputError(f"unknown baseline {baseline!r}; choose zeros, black, blur, a number or a tensor")
+
+
+def _batched_gradients(model: VideoModel, points: Callable[[int, int], torch.Tensor], targets: torch.Tensor,
+                       total: int, batch: int, combine: Callable[[int, int, torch.Tensor], None],
+                       progress: bool, desc: str, guided: bool = False, strict: bool = True) -> None:
+    """Gradients of the target logits at ``total`` points, ``batch`` points per forward.
+
+    ``points(lo, hi)`` builds points ``lo..hi-1`` of the flattened stream; ``combine(lo, hi, grads)``
+    accumulates their gradients (so the whole stream never sits in memory at once).
+    """
+    starts = range(0, total, batch)
+    for lo in tqdm(starts, desc=desc, disable=not progress, leave=False):
+        hi = min(lo + batch, total)
+        xs = points(lo, hi)
+        if guided:
+            grads, _ = guided_gradient(model, xs, targets[lo:hi], strict=strict)
+        else:
+            grads = input_gradient(model, xs, targets[lo:hi])
+        combine(lo, hi, grads)
+
+
+def _check_batch_size(internal_batch_size) -> int:
+    if not isinstance(internal_batch_size, int) or internal_batch_size < 1:
+        raise InputError(f"internal_batch_size must be a positive integer, got {internal_batch_size!r}")
+    return internal_batch_size
+
+
+@methods.register("integrated-gradients", description="Integrated gradients from a baseline clip (zeros, black or "
+                  "blur), max |.| over colour", family="gradient")
+class IntegratedGradients(Attribution):
+    """Integrated gradients (Sundararajan et al. 2017) on the straight path from a baseline to the clip.
+
+    ``attr = (x - x') * sum_k w_k * grad f(x' + a_k (x - x'))`` with the quadrature ``rule``'s positions
+    ``a_k`` and weights ``w_k`` (:func:`ig_alphas`; default Gauss-Legendre, captum's default, so the result
+    equals captum's ``IntegratedGradients`` with the same ``n_steps`` and ``method``).
+
+    Params:
+        baseline: ``"zeros"`` (default), ``"black"``, ``"blur"``, a number or a tensor (see :func:`ig_baseline`).
+        n_steps: path points (default 32).
+        rule: one of :data:`IG_RULES` (default ``"gausslegendre"``).
+        internal_batch_size: clips per forward pass (default 16).
+        blur_sigma: the ``"blur"`` baseline's Gaussian sigma, a number (space) or (t, h, w) (default (0, 5, 5)).
+        reduction: colour reduction (default ``"max_abs"``).
+        progress: show a progress bar.
+
+    ``extras["convergence_delta"]`` (B,) is ``sum(attr) - (f(x) - f(x'))`` (completeness error) and
+    ``extras["baseline_score"]`` (B,) is ``f(x')``.
+    """
+
+    def attribute(self, inputs: torch.Tensor, target=None, baseline: str | float | torch.Tensor = "zeros",
+                  n_steps: int = 32, rule: str = "gausslegendre", internal_batch_size: int = 16,
+                  blur_sigma: float | tuple[float, float, float] = (0.0, 5.0, 5.0), reduction: str = "max_abs",
+                  progress: bool = False, **params) -> AttributionResult:
+        check_params(self.name, params, [])
+        _check_reduction(reduction)
+        batch = _check_batch_size(internal_batch_size)
+        alphas, weights = ig_alphas(n_steps, rule)
+        x, target, _ = self.prepare(inputs, target)
+        ref = ig_baseline(self.model, x, baseline, blur_sigma)
+        b = x.shape[0]
+        alphas = alphas.to(x.device, x.dtype)
+        weights = weights.to(x.device, x.dtype)
+        diff = x - ref
+        # Flattened stream: point i is step i // B of clip i % B.
+        targets = target.repeat(n_steps)
+        total_grad = torch.zeros_like(x)
+
+        def points(lo: int, hi: int) -> torch.Tensor:
+            idx = torch.arange(lo, hi, device=x.device)
+            a = alphas[idx // b].view(-1, 1, 1, 1, 1)
+            return ref[idx % b] + a * diff[idx % b]
+
+        def combine(lo: int, hi: int, grads: torch.Tensor) -> None:
+            idx = torch.arange(lo, hi, device=x.device)
+            total_grad.index_add_(0, idx % b, grads * weights[idx // b].view(-1, 1, 1, 1, 1))
+
+        with model_state(self.model):
+            _batched_gradients(self.model, points, targets, n_steps * b, batch, combine, progress,
+                               desc="integrated gradients")
+            with torch.no_grad():
+                ends = torch.cat([x, ref]) if 2 * b <= batch else None
+                logits_all = self.model(ends) if ends is not None else torch.cat([self.model(x), self.model(ref)])
+        logits, ref_logits = logits_all[:b], logits_all[b:]
+        attr = diff * total_grad
+        delta = attr.flatten(1).sum(1) - (target_scores(logits, target) - target_scores(ref_logits, target))
+        return AttributionResult(reduce_channels(attr, reduction), raw=attr, logits=logits,
+                                 extras={"convergence_delta": delta,
+                                         "baseline_score": target_scores(ref_logits, target)})
+
+
+# ------------------------------------------------------------------------------------------------------------
+# SmoothGrad
+# ------------------------------------------------------------------------------------------------------------
+SMOOTHGRAD_BASES = ("gradient", "guided-backprop", "input-x-gradient")
+SMOOTHGRAD_TYPES = ("smoothgrad", "smoothgrad_sq", "vargrad")
+
+
+def smoothgrad_sigma(x: torch.Tensor, noise_level: float) -> torch.Tensor:
+    """Per-clip noise std ``noise_level * (max(x) - min(x))`` (Smilkov et al. 2017), shape (B, 1, 1, 1, 1)."""
+    flat = x.flatten(1)
+    return (noise_level * (flat.amax(1) - flat.amin(1))).view(-1, 1, 1, 1, 1)
+
+
+@methods.register("smoothgrad", description="SmoothGrad: gradients averaged over noisy copies of the clip (seeded), "
+                  "max |.| over colour", family="gradient")
+class SmoothGrad(Attribution):
+    """SmoothGrad (Smilkov et al. 2017): the mean gradient over ``n_samples`` copies of the clip with Gaussian
+    noise of std ``noise_level * (max - min)`` of each clip (a fraction of its input range).
+
+    Params:
+        noise_level: fraction of each clip's value range used as noise std (default 0.15).
+        n_samples: noisy copies per clip (default 16).
+        seed: seed of the noise generator (default 0; same seed -> same map).
+        base: the gradient being smoothed: ``"gradient"`` (default), ``"guided-backprop"``, ``"input-x-gradient"``
+            (``x_noisy * grad``, as captum's NoiseTunnel over InputXGradient).
+        nt_type: ``"smoothgrad"`` (mean, default), ``"smoothgrad_sq"`` (mean of squares), ``"vargrad"`` (variance).
+        internal_batch_size: noisy clips per forward pass (default 16).
+        strict: for ``base="guided-backprop"``, see :class:`GuidedBackprop`.
+        reduction: colour reduction (default ``"max_abs"``).
+        progress: show a progress bar.
+    """
+
+    def attribute(self, inputs: torch.Tensor, target=None, noise_level: float = 0.15, n_samples: int = 16,
+                  seed: int = 0, base: str = "gradient", nt_type: str = "smoothgrad", internal_batch_size: int = 16,
+                  strict: bool = True, reduction: str = "max_abs", progress: bool = False,
+                  **params) -> AttributionResult:
+        check_params(self.name, params, [])
+        _check_reduction(reduction)
+        batch = _check_batch_size(internal_batch_size)
+        if base not in SMOOTHGRAD_BASES:
+            raise InputError(f"unknown SmoothGrad base {base!r}; choose from {', '.join(SMOOTHGRAD_BASES)}")
+        if nt_type not in SMOOTHGRAD_TYPES:
+            raise InputError(f"unknown nt_type {nt_type!r}; choose from {', '.join(SMOOTHGRAD_TYPES)}")
+        if not isinstance(n_samples, int) or n_samples < 1:
+            raise InputError(f"n_samples must be a positive integer, got {n_samples!r}")
+        if not noise_level >= 0:
+            raise InputError(f"noise_level must be >= 0, got {noise_level!r}")
+        x, target, _ = self.prepare(inputs, target)
+        b = x.shape[0]
+        sigma = smoothgrad_sigma(x, float(noise_level))
+        generator = torch.Generator(device=x.device).manual_seed(int(seed))
+        targets = target.repeat(n_samples)
+        acc = torch.zeros_like(x)
+        acc_sq = torch.zeros_like(x)
+
+        def points(lo: int, hi: int) -> torch.Tensor:
+            # Noise is drawn chunk by chunk from one generator in stream order, so the map depends on the
+            # seed only, not on internal_batch_size.
+            idx = torch.arange(lo, hi, device=x.device) % b
+            noise = torch.randn((hi - lo, *x.shape[1:]), generator=generator, device=x.device, dtype=x.dtype)
+            return x[idx] + sigma[idx] * noise
+
+        current: dict[str, torch.Tensor] = {}
+
+        def points_kept(lo: int, hi: int) -> torch.Tensor:
+            current["x"] = points(lo, hi)
+            return current["x"]
+
+        def combine(lo: int, hi: int, grads: torch.Tensor) -> None:
+            if base == "input-x-gradient":
+                grads = current["x"] * grads
+            idx = torch.arange(lo, hi, device=x.device) % b
+            acc.index_add_(0, idx, grads)
+            acc_sq.index_add_(0, idx, grads * grads)
+
+        with model_state(self.model):
+            _batched_gradients(self.model, points_kept, targets, n_samples * b, batch, combine, progress,
+                               desc="smoothgrad", guided=base == "guided-backprop", strict=strict)
+            with torch.no_grad():
+                logits = self.model(x)
+        mean = acc / n_samples
+        if nt_type == "smoothgrad":
+            attr = mean
+        elif nt_type == "smoothgrad_sq":
+            attr = acc_sq / n_samples
+        else:
+            attr = acc_sq / n_samples - mean * mean
+        return AttributionResult(reduce_channels(attr, reduction), raw=attr, logits=logits,
+                                 extras={"noise_std": sigma.view(-1)})
