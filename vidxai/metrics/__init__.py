@@ -1,0 +1,15 @@
+"""Evaluation metrics for video explanations (see docs/metrics.md).
+
+Every metric is a plain function on a batch plus a streaming accumulator (``update`` / ``summary``) with
+``higher_is_better``: deletion/insertion (:mod:`.deletion`), weak localisation against boxes
+(:mod:`.localization`), pointing games (:mod:`.pointing`), temporal localisation (:mod:`.temporal`),
+sanity checks (:mod:`.sanity`) and timing (:mod:`.timing`). Boxes use one convention: :mod:`.boxes`.
+"""
+from __future__ import annotations
+
+from . import boxes
+from .base import Metric, nanmean
+from .deletion import CurveResult, DeletionInsertion, auc, deletion_insertion, grid_segmentation, voxel_ranks
+
+__all__ = ["Metric", "nanmean", "boxes", "CurveResult", "DeletionInsertion", "auc", "deletion_insertion",
+           "grid_segmentation", "voxel_ranks"]
