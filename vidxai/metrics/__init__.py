@@ -10,6 +10,9 @@ from __future__ import annotations
 from . import boxes
 from .base import Metric, nanmean
 from .deletion import CurveResult, DeletionInsertion, auc, deletion_insertion, grid_segmentation, voxel_ranks
+from .localization import (THRESHOLDS, Localization, localization_accuracy, localization_iou, saliency_boxes,
+                           value_thresholds)
 
 __all__ = ["Metric", "nanmean", "boxes", "CurveResult", "DeletionInsertion", "auc", "deletion_insertion",
-           "grid_segmentation", "voxel_ranks"]
+           "grid_segmentation", "voxel_ranks", "THRESHOLDS", "Localization", "localization_accuracy",
+           "localization_iou", "saliency_boxes", "value_thresholds"]
