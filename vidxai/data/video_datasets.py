@@ -24,7 +24,7 @@ class ClipDataset(torch.utils.data.Dataset):
     """Base: a list of ``(video path, label)`` entries, one centre clip (or an explicit range) per video."""
 
     def __init__(self, entries: Sequence[tuple[Path, int]], spec, class_names: Sequence[str] | None = None,
-                 root: Path | None = None, clip: str = "centre", pad: str = "error") -> None:
+                 root: Path | None = None, clip: str = "centre", pad: bool = False) -> None:
         self.entries = list(entries)
         self.spec = spec
         self.class_names = list(class_names or [])

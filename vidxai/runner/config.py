@@ -61,6 +61,8 @@ class RunConfig:
     device: str = "auto"
     batch_size: int = 4
     num_workers: int = 0
+    report: dict[str, Any] = field(default_factory=dict)
+    target: str = "top1"  # top1 (the model's prediction) | label (the dataset's label)
     source: str = ""
 
     @property
@@ -69,7 +71,7 @@ class RunConfig:
 
     @property
     def dataset_key(self) -> str:
-        return f"{self.dataset.get('type', 'dataset')}-{param_hash(self.dataset)}"
+        return f"{self.dataset.get('type', 'custom')}-{param_hash(self.dataset)}"
 
 
 def param_hash(params: dict[str, Any]) -> str:
@@ -89,7 +91,24 @@ def load_config(path: str | os.PathLike, overrides: dict[str, Any] | None = None
     except yaml.YAMLError as e:
         raise ConfigError(f"{path} is not valid YAML: {str(e).splitlines()[0]}") from None
     raw.update(overrides or {})
-    return parse_config(raw, source=str(path))
+    return parse_config(expand_env(raw, str(path)), source=str(path))
+
+
+def expand_env(value: Any, source: str = "<dict>", where: str = "") -> Any:
+    """Expand ``$VAR``/``${VAR}`` and ``~`` in every string of a config; an unset variable is an error."""
+    import re
+
+    if isinstance(value, dict):
+        return {k: expand_env(v, source, f"{where}.{k}" if where else str(k)) for k, v in value.items()}
+    if isinstance(value, list):
+        return [expand_env(v, source, f"{where}[{i}]") for i, v in enumerate(value)]
+    if isinstance(value, str) and ("$" in value or value.startswith("~")):
+        out = os.path.expanduser(os.path.expandvars(value))
+        missing = re.findall(r"\$\{?(\w+)", out)
+        if missing:
+            raise ConfigError(f"{source}: {where} uses the environment variable {missing[0]}, which is not set")
+        return out
+    return value
 
 
 def parse_config(raw: dict[str, Any], source: str = "<dict>") -> RunConfig:
@@ -100,11 +119,12 @@ def parse_config(raw: dict[str, Any], source: str = "<dict>") -> RunConfig:
         if key not in raw:
             raise ConfigError(f"{source}: missing required key {key!r}")
     model = raw["model"] if isinstance(raw["model"], dict) else {"name": raw["model"]}
-    if "name" not in model:
-        raise ConfigError(f"{source}: model needs a 'name'")
+    if "name" not in model and "builder" not in model:
+        raise ConfigError(f"{source}: model needs a 'name' (or a 'builder': 'module:function')")
+    model.setdefault("name", str(model.get("builder", "")).rpartition(":")[2])
     dataset = raw["dataset"]
-    if not isinstance(dataset, dict) or "type" not in dataset:
-        raise ConfigError(f"{source}: dataset must be a mapping with a 'type'")
+    if not isinstance(dataset, dict) or not ("type" in dataset or "builder" in dataset):
+        raise ConfigError(f"{source}: dataset must be a mapping with a 'type' (or a 'builder': 'module:function')")
     methods = []
     for m in raw["methods"] or []:
         if isinstance(m, str):
@@ -124,8 +144,16 @@ def parse_config(raw: dict[str, Any], source: str = "<dict>") -> RunConfig:
     if unknown:
         raise ConfigError(f"{source}: unknown metric(s) {sorted(unknown)}; known: {', '.join(KNOWN_METRICS)}")
     evaluate = {k: (v if isinstance(v, dict) else {}) for k, v in evaluate.items() if v is not False}
+    target = str(raw.get("target", "top1"))
+    if target not in ("top1", "label"):
+        raise ConfigError(f"{source}: target must be 'top1' or 'label', got {target!r}")
+    unknown_keys = set(raw) - {"name", "output", "seed", "device", "model", "dataset", "batch_size", "num_workers",
+                               "methods", "evaluate", "target", "report"}
+    if unknown_keys:
+        raise ConfigError(f"{source}: unknown key(s) {sorted(unknown_keys)}")
     name = str(raw.get("name") or Path(source).stem)
     return RunConfig(name=name, output=Path(raw.get("output") or f"runs/{name}"), model=model, dataset=dataset,
                      methods=methods, evaluate=evaluate, seed=int(raw.get("seed", 0)),
                      device=str(raw.get("device", "auto")), batch_size=int(raw.get("batch_size", 4)),
-                     num_workers=int(raw.get("num_workers", 0)), source=source)
+                     num_workers=int(raw.get("num_workers", 0)), target=target,
+                     report=dict(raw.get("report") or {}), source=source)

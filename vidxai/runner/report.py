@@ -1,0 +1,194 @@
+"""Phase 3: merge every rank's metric shards into CSV, JSON and Markdown tables.
+
+The tables follow the thesis: 4.2 (deletion / insertion AUC), 4.3 (weak-localisation error per threshold
+scheme, the threshold chosen on a calibration subset and applied to the held-out clips) and 4.4 (seconds
+per explanation), plus the pointing game, temporal localisation, and a throughput summary.
+"""
+from __future__ import annotations
+
+import csv
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from . import cache
+from .config import RunConfig
+
+CORRECT_IOU = 0.5  # a clip is localised when its mean per-frame IoU exceeds this (thesis)
+
+
+def collect(folder: Path) -> tuple[dict[str, np.ndarray], list[str]]:
+    """Concatenate the shards of ``folder`` in batch order: ``(arrays, clip ids)``."""
+    arrays: dict[str, list[np.ndarray]] = {}
+    ids: list[str] = []
+    for k in sorted(cache.done_batches(folder)):
+        a, meta = cache.read_shard(folder / cache.shard_name(k))
+        ids += meta["clip_ids"]
+        for key, val in a.items():
+            arrays.setdefault(key, []).append(val)
+    return {k: np.concatenate(v) for k, v in arrays.items()}, ids
+
+
+def calibrate_localization(iou: np.ndarray, calibration: np.ndarray) -> dict[str, Any]:
+    """Pick the threshold with the best accuracy on the calibration clips, report it on the rest.
+
+    Args:
+        iou: ``(N, n_thresholds)`` mean per-frame IoU of each clip at each threshold.
+        calibration: boolean ``(N,)``, True for the calibration clips.
+    """
+    correct = iou > CORRECT_IOU
+    held = ~calibration if (~calibration).any() else calibration
+    best = int(np.argmax(correct[calibration].mean(0)))
+    per_threshold = 100.0 * (1.0 - correct.mean(0))
+    return {"best_threshold_index": best,
+            "error_calibration": float(100.0 * (1.0 - correct[calibration, best].mean())),
+            "error_heldout": float(100.0 * (1.0 - correct[held, best].mean())),
+            "error_oracle": float(per_threshold.min()),
+            "error_per_threshold": per_threshold.tolist(),
+            "num_calibration": int(calibration.sum()), "num_heldout": int(held.sum() if held is not calibration else 0)}
+
+
+def summarise(config: RunConfig, paths) -> dict[str, Any]:
+    """The report as a JSON-able dict."""
+    gt, ids = collect(paths.gt())
+    n = len(ids)
+    rng = np.random.default_rng(config.seed)
+    frac = float(config.evaluate.get("localization", {}).get("calibration_fraction", 0.25))
+    calibration = np.zeros(n, bool)
+    if n:
+        calibration[rng.permutation(n)[: max(1, int(round(frac * n)))]] = True
+    errors = []
+    for k in sorted(cache.done_batches(paths.gt())):
+        errors += cache.read_meta(paths.gt() / cache.shard_name(k))["errors"]
+    methods: dict[str, Any] = {}
+    for m in config.methods:
+        arrays, mids = collect(paths.metrics(m))
+        entry: dict[str, Any] = {"name": m.name, "key": m.key, "params": m.params, "clips": len(mids)}
+        if len(mids) != n:
+            entry["incomplete"] = f"{len(mids)} of {n} clips evaluated"
+        for key in ("deletion_auc", "insertion_auc", "combined", "seconds_per_clip", "pointing_hit", "energy_in_gt",
+                    "energy_on_distractors"):
+            if key in arrays:
+                entry[key] = _mean_sem(arrays[key])
+        for key in [k for k in arrays if k.startswith("temporal_")]:
+            entry[key] = _mean_sem(arrays[key])
+        if "deletion_curve" in arrays:
+            entry["deletion_curve"] = arrays["deletion_curve"].mean(0).tolist()
+            entry["insertion_curve"] = arrays["insertion_curve"].mean(0).tolist()
+        loc = {}
+        for key in [k for k in arrays if k.startswith("loc_iou_")]:
+            scheme = key[len("loc_iou_"):]
+            if len(mids) == n:
+                res = calibrate_localization(arrays[key].astype(np.float64), calibration)
+                from ..metrics import THRESHOLDS
+
+                res["best_threshold"] = float(np.asarray(THRESHOLDS[scheme])[res["best_threshold_index"]])
+                loc[scheme] = res
+        if loc:
+            entry["localization"] = loc
+        methods[m.title] = entry
+    throughput = []
+    for f in sorted((Path(config.output) / "throughput").glob("rank*.json")):
+        throughput.append(json.loads(f.read_text()))
+    return {"name": config.name, "model": config.model, "dataset": config.dataset, "clips": n,
+            "failed_clips": errors, "target": config.target, "seed": config.seed,
+            "calibration_fraction": frac, "methods": methods, "throughput": throughput}
+
+
+def _mean_sem(v: np.ndarray) -> dict[str, float]:
+    v = np.asarray(v, np.float64).reshape(len(v), -1).mean(1) if np.ndim(v) > 1 else np.asarray(v, np.float64)
+    v = v[np.isfinite(v)]
+    if not len(v):
+        return {"mean": float("nan"), "sem": float("nan"), "n": 0}
+    sem = float(v.std(ddof=1) / math.sqrt(len(v))) if len(v) > 1 else 0.0
+    return {"mean": float(v.mean()), "sem": sem, "n": int(len(v))}
+
+
+def _fmt(stat: dict | None, digits: int = 3) -> str:
+    return "-" if not stat or not np.isfinite(stat["mean"]) else f"{stat['mean']:.{digits}f}"
+
+
+def markdown(report: dict[str, Any]) -> str:
+    """Markdown tables shaped like the thesis' tables 4.2-4.4."""
+    ms = report["methods"]
+    lines = [f"# {report['name']}", "",
+             f"Model `{report['model']['name']}`, dataset `{report['dataset'].get('type')}`, {report['clips']} clips "
+             f"({len(report['failed_clips'])} failed to load), target `{report['target']}`, seed {report['seed']}.", ""]
+    if any("deletion_auc" in e for e in ms.values()):
+        lines += ["## Deletion / insertion AUC (thesis table 4.2)", "",
+                  "| method | deletion (lower is better) | insertion (higher is better) | combined (lower is better) |",
+                  "|---|---|---|---|"]
+        lines += [f"| {k} | {_fmt(e.get('deletion_auc'))} | {_fmt(e.get('insertion_auc'))} | {_fmt(e.get('combined'))} |"
+                  for k, e in ms.items()]
+        lines.append("")
+    if any("localization" in e for e in ms.values()):
+        schemes = [s for s in ("value", "mean", "energy") if any(s in e.get("localization", {}) for e in ms.values())]
+        lines += ["## Localisation error % (thesis table 4.3; lower is better)", "",
+                  f"Threshold chosen on {report['calibration_fraction']:.0%} of the clips (calibration) and applied to "
+                  "the rest (held-out); `oracle` is the best threshold chosen on all clips.", "",
+                  "| method | " + " | ".join(f"{s} held-out | {s} oracle" for s in schemes) + " |",
+                  "|---|" + "---|---|" * len(schemes)]
+        for k, e in ms.items():
+            loc = e.get("localization", {})
+            cells = []
+            for s in schemes:
+                r = loc.get(s)
+                cells += ([f"{r['error_heldout']:.2f} (t={r['best_threshold']:g})", f"{r['error_oracle']:.2f}"]
+                          if r else ["-", "-"])
+            lines.append(f"| {k} | " + " | ".join(cells) + " |")
+        lines.append("")
+    if any("pointing_hit" in e or any(x.startswith("temporal_") for x in e) for e in ms.values()):
+        tkeys = sorted({x for e in ms.values() for x in e if x.startswith("temporal_")})
+        lines += ["## Pointing game and temporal localisation (higher is better)", "",
+                  "| method | pointing accuracy | energy in ground truth | energy on distractors | "
+                  + " | ".join(t.replace("temporal_", "temporal ") for t in tkeys) + " |",
+                  "|---|---|---|---|" + "---|" * len(tkeys)]
+        for k, e in ms.items():
+            lines.append(f"| {k} | {_fmt(e.get('pointing_hit'))} | {_fmt(e.get('energy_in_gt'))} | "
+                         f"{_fmt(e.get('energy_on_distractors'))} | " + " | ".join(_fmt(e.get(t)) for t in tkeys) + " |")
+        lines.append("")
+    lines += ["## Time per explanation (thesis table 4.4)", "", "| method | seconds per clip |", "|---|---|"]
+    lines += [f"| {k} | {_fmt(e.get('seconds_per_clip'), 4)} |" for k, e in ms.items()]
+    lines.append("")
+    if report["throughput"]:
+        lines += ["## Throughput", "", "| rank | device | clips | batches done | batches skipped (cached) | wall s | clips/s |",
+                  "|---|---|---|---|---|---|---|"]
+        for t in report["throughput"]:
+            cps = t.get("clips_per_second")
+            lines.append(f"| {t['rank']} | {t['device']} | {t['clips']} | {t['batches']} | {t['skipped_batches']} | "
+                         f"{t['wall_seconds']:.1f} | {'-' if cps is None else f'{cps:.2f}'} |")
+        lines.append("")
+    if report["failed_clips"]:
+        lines += ["## Clips that failed to load", ""] + [f"- {e['clip_id']}: {e['error']}" for e in report["failed_clips"]]
+    return "\n".join(lines) + "\n"
+
+
+def rows(report: dict[str, Any]) -> list[dict[str, Any]]:
+    """Long-format rows (method, metric, value) for the CSV."""
+    out = []
+    for title, e in report["methods"].items():
+        for key, val in e.items():
+            if isinstance(val, dict) and "mean" in val:
+                out.append({"method": title, "metric": key, "value": val["mean"], "sem": val["sem"], "n": val["n"]})
+        for scheme, r in e.get("localization", {}).items():
+            for which in ("error_heldout", "error_calibration", "error_oracle"):
+                out.append({"method": title, "metric": f"localization_{scheme}_{which}", "value": r[which],
+                            "sem": "", "n": r["num_heldout"] if which == "error_heldout" else ""})
+    return out
+
+
+def write_report(config: RunConfig, paths) -> dict[str, Any]:
+    """Write ``report.json``, ``report.csv`` and ``report.md`` into the run's output folder."""
+    report = summarise(config, paths)
+    out = Path(config.output)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "report.json").write_text(json.dumps(report, indent=2, default=str))
+    with open(out / "report.csv", "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=["method", "metric", "value", "sem", "n"])
+        w.writeheader()
+        w.writerows(rows(report))
+    (out / "report.md").write_text(markdown(report))
+    return report
