@@ -12,7 +12,11 @@ from .base import Metric, nanmean
 from .deletion import CurveResult, DeletionInsertion, auc, deletion_insertion, grid_segmentation, voxel_ranks
 from .localization import (THRESHOLDS, Localization, localization_accuracy, localization_iou, saliency_boxes,
                            value_thresholds)
+from .pointing import PointingGame, default_tolerance, energy_pointing, pointing_game
+from .temporal import TemporalLocalization, frame_importance, temporal_iou, temporal_localization
 
 __all__ = ["Metric", "nanmean", "boxes", "CurveResult", "DeletionInsertion", "auc", "deletion_insertion",
            "grid_segmentation", "voxel_ranks", "THRESHOLDS", "Localization", "localization_accuracy",
-           "localization_iou", "saliency_boxes", "value_thresholds"]
+           "localization_iou", "saliency_boxes", "value_thresholds", "PointingGame", "default_tolerance",
+           "energy_pointing", "pointing_game", "TemporalLocalization", "frame_importance", "temporal_iou",
+           "temporal_localization"]
