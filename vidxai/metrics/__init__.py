@@ -13,10 +13,14 @@ from .deletion import CurveResult, DeletionInsertion, auc, deletion_insertion, g
 from .localization import (THRESHOLDS, Localization, localization_accuracy, localization_iou, saliency_boxes,
                            value_thresholds)
 from .pointing import PointingGame, default_tolerance, energy_pointing, pointing_game
+from .sanity import (SanityResult, cascading_randomization, class_randomization, independent_randomization,
+                     map_similarity, spearman, ssim)
 from .temporal import TemporalLocalization, frame_importance, temporal_iou, temporal_localization
+from .timing import Timer, Timing, time_per_clip
 
 __all__ = ["Metric", "nanmean", "boxes", "CurveResult", "DeletionInsertion", "auc", "deletion_insertion",
            "grid_segmentation", "voxel_ranks", "THRESHOLDS", "Localization", "localization_accuracy",
            "localization_iou", "saliency_boxes", "value_thresholds", "PointingGame", "default_tolerance",
            "energy_pointing", "pointing_game", "TemporalLocalization", "frame_importance", "temporal_iou",
-           "temporal_localization"]
+           "temporal_localization", "SanityResult", "cascading_randomization", "class_randomization",
+           "independent_randomization", "map_similarity", "spearman", "ssim", "Timer", "Timing", "time_per_clip"]
