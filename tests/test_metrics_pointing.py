@@ -100,7 +100,7 @@ def test_temporal_localization_hand_computed():
     s[0, :, 0, 0] = mass
     torch.testing.assert_close(frame_importance(s)[0], mass)
     r = temporal_localization(s, start=2, end=5)  # frames 2, 3, 4
-    assert r["mass_inside"].item() == pytest.approx(12 / 15)
+    assert r["mass_in_interval"].item() == pytest.approx(12 / 15)
     assert r["peak_hit"].item() == 1.0
     # threshold 0.5 of max 5 -> frames with mass >= 2.5: 2, 3, 4 -> extent [2, 5): tIoU 1
     assert r["tiou"].item() == 1.0 and r["extent_start"].item() == 2 and r["extent_end"].item() == 5
@@ -108,7 +108,7 @@ def test_temporal_localization_hand_computed():
     assert r["tiou"].item() == pytest.approx(0.6)
     r = temporal_localization(s, start=torch.tensor([5]), end=torch.tensor([8]))
     assert r["peak_hit"].item() == 0.0 and r["chance_mass"].item() == pytest.approx(3 / 8)
-    assert r["mass_inside"].item() == pytest.approx(2 / 15) and r["tiou"].item() == 0.0
+    assert r["mass_in_interval"].item() == pytest.approx(2 / 15) and r["tiou"].item() == 0.0
     with pytest.raises(InputError):
         temporal_localization(s, start=4, end=4)
     acc = TemporalLocalization()

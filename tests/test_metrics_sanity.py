@@ -9,6 +9,7 @@ import torch
 from vidxai.attribution.base import Attribution, AttributionResult
 from vidxai.errors import UnknownNameError
 from vidxai.metrics import (Timer, Timing, cascading_randomization, class_randomization, independent_randomization,
+                            model_randomization,
                             spearman, ssim, time_per_clip)
 from vidxai.metrics.sanity import rankdata, randomizable_layers
 
@@ -74,6 +75,8 @@ def test_weight_independent_method_passes_gradient_does_not(tiny_model, tiny_cli
                                     return_maps=True)
     assert ind.maps.shape == (2, 1, 8, 32, 32) and ind.original.shape == (1, 8, 32, 32)
     assert (ind.spearman < 0.99).all()
+    via_mode = model_randomization(tiny_model, "gradient", tiny_clip[0], mode="independent", layers=["fc"])
+    torch.testing.assert_close(via_mode["spearman"], ind.spearman[:1])
     with pytest.raises(UnknownNameError):
         cascading_randomization(tiny_model, "gradient", tiny_clip[0], layers=["nope"])
 

@@ -14,7 +14,7 @@ from .localization import (THRESHOLDS, Localization, localization_accuracy, loca
                            value_thresholds)
 from .pointing import PointingGame, default_tolerance, energy_pointing, pointing_game
 from .sanity import (SanityResult, cascading_randomization, class_randomization, independent_randomization,
-                     map_similarity, spearman, ssim)
+                     map_similarity, model_randomization, spearman, ssim)
 from .temporal import TemporalLocalization, frame_importance, temporal_iou, temporal_localization
 from .timing import Timer, Timing, time_per_clip
 
@@ -23,4 +23,4 @@ __all__ = ["Metric", "nanmean", "boxes", "CurveResult", "DeletionInsertion", "au
            "localization_iou", "saliency_boxes", "value_thresholds", "PointingGame", "default_tolerance",
            "energy_pointing", "pointing_game", "TemporalLocalization", "frame_importance", "temporal_iou",
            "temporal_localization", "SanityResult", "cascading_randomization", "class_randomization",
-           "independent_randomization", "map_similarity", "spearman", "ssim", "Timer", "Timing", "time_per_clip"]
+           "independent_randomization", "map_similarity", "model_randomization", "spearman", "ssim", "Timer", "Timing", "time_per_clip"]

@@ -197,6 +197,9 @@ class SanityResult:
     maps: torch.Tensor | None = None
     settings: dict[str, Any] = field(default_factory=dict)
 
+    def __getitem__(self, key: str) -> Any:  # dict-style access: result["spearman"]
+        return getattr(self, key)
+
     def to_dict(self) -> dict[str, Any]:
         return {"kind": self.kind, "method": self.method, "layers": list(self.layers),
                 "spearman": self.spearman.tolist(), "ssim": self.ssim.tolist(), "target": self.target.tolist(),
@@ -274,6 +277,16 @@ def independent_randomization(model: nn.Module, method: MethodLike, clip: torch.
                               return_maps, params, include_norm)
 
 
+def model_randomization(model: nn.Module, method: MethodLike, clip: torch.Tensor, target=None,
+                        mode: str = "cascading", **kwargs: Any) -> SanityResult:
+    """Model-parameter randomisation, ``mode="cascading"`` or ``"independent"`` (see those functions)."""
+    if mode == "cascading":
+        return cascading_randomization(model, method, clip, target, **kwargs)
+    if mode == "independent":
+        return independent_randomization(model, method, clip, target, **kwargs)
+    raise UnknownNameError(str(mode), ("cascading", "independent"), hint="randomisation mode")
+
+
 def class_randomization(model: nn.Module, method: MethodLike, clip: torch.Tensor, target=None, repeats: int = 1,
                         seed: int = 0, absolute: bool = False, with_ssim: bool = True, return_maps: bool = False,
                         **params: Any) -> SanityResult:
@@ -304,4 +317,5 @@ def class_randomization(model: nn.Module, method: MethodLike, clip: torch.Tensor
 
 
 __all__ = ["rankdata", "spearman", "ssim", "map_similarity", "randomizable_layers", "randomize_layer",
-           "SanityResult", "cascading_randomization", "independent_randomization", "class_randomization"]
+           "SanityResult", "cascading_randomization", "independent_randomization", "model_randomization",
+           "class_randomization"]

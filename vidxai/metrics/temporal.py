@@ -4,7 +4,7 @@ The temporal weak-localisation metric [H] names as future work. A clip's **frame
 (non-negative) saliency mass of each frame. Against the action interval ``[start, end)`` (frame indices
 of the clip, end exclusive; UCF101-24 tubes and the synthetic benchmark give them):
 
-- ``mass_inside``: fraction of the clip's mass inside the interval (chance: ``(end - start) / T``,
+- ``mass_in_interval``: fraction of the clip's mass inside the interval (chance: ``(end - start) / T``,
   reported as ``chance_mass``);
 - ``peak_hit``: 1 when the most important frame lies inside the interval (first maximum on ties);
 - ``tiou``: temporal IoU of the extent the curve selects (from the first to the last frame whose
@@ -51,8 +51,8 @@ def temporal_localization(saliency: torch.Tensor, start, end, threshold: float =
     """Temporal localisation scores of ``saliency (B, T, H, W)`` against action intervals ``[start, end)``.
 
     ``start``/``end`` are ints or ``(B,)`` frame indices of the clip. Returns a dict of ``(B,)`` tensors:
-    ``mass_inside``, ``peak_hit``, ``tiou``, ``chance_mass``, and ``extent_start``/``extent_end`` (the
-    selected segment). A clip with no mass gets NaN for ``mass_inside`` and ``tiou`` and 0 for ``peak_hit``.
+    ``mass_in_interval``, ``peak_hit``, ``tiou``, ``chance_mass``, and ``extent_start``/``extent_end`` (the
+    selected segment). A clip with no mass gets NaN for ``mass_in_interval`` and ``tiou`` and 0 for ``peak_hit``.
     """
     imp = frame_importance(saliency)
     if imp.ndim == 1:
@@ -67,7 +67,7 @@ def temporal_localization(saliency: torch.Tensor, start, end, threshold: float =
     total = imp.sum(1)
     has_mass = total > 0
     nan = torch.full_like(total, float("nan"))
-    mass_inside = torch.where(has_mass, (imp * inside).sum(1) / total.clamp_min(1e-30), nan)
+    mass_in_interval = torch.where(has_mass, (imp * inside).sum(1) / total.clamp_min(1e-30), nan)
     peak = imp.argmax(1)
     peak_hit = (inside.gather(1, peak.view(-1, 1)).squeeze(1) & has_mass).float()
     lo = imp.amin(1, keepdim=True)
@@ -78,7 +78,7 @@ def temporal_localization(saliency: torch.Tensor, start, end, threshold: float =
     ext_s = torch.where(sel, frames, big).amin(1)
     ext_e = torch.where(sel, frames, -1).amax(1) + 1
     tiou = torch.where(has_mass, temporal_iou(ext_s, ext_e, s, e), nan)
-    return {"mass_inside": mass_inside, "peak_hit": peak_hit, "tiou": tiou,
+    return {"mass_in_interval": mass_in_interval, "peak_hit": peak_hit, "tiou": tiou,
             "chance_mass": (e - s).float() / t, "extent_start": ext_s, "extent_end": ext_e}
 
 
@@ -87,7 +87,7 @@ class TemporalLocalization(Metric):
 
     name = "tiou"
     higher_is_better = True
-    directions = {"tiou": True, "mass_inside": True, "peak_hit": True}
+    directions = {"tiou": True, "mass_in_interval": True, "peak_hit": True}
 
     def __init__(self, threshold: float = 0.5) -> None:
         self.threshold = threshold
@@ -95,12 +95,12 @@ class TemporalLocalization(Metric):
 
     def update(self, saliency: torch.Tensor, start, end) -> dict[str, torch.Tensor]:
         r = temporal_localization(saliency, start, end, self.threshold)
-        self._add(**{k: r[k] for k in ("tiou", "mass_inside", "peak_hit", "chance_mass")})
+        self._add(**{k: r[k] for k in ("tiou", "mass_in_interval", "peak_hit", "chance_mass")})
         return r
 
     def summary(self) -> dict[str, Any]:
         out: dict[str, Any] = {"n": int(self.values("tiou").numel()), "threshold": self.threshold}
-        for k in ("tiou", "mass_inside", "peak_hit", "chance_mass"):
+        for k in ("tiou", "mass_in_interval", "peak_hit", "chance_mass"):
             v = self.values(k)
             v = v[~torch.isnan(v)]
             out[k] = float(v.mean()) if v.numel() else float("nan")
