@@ -508,7 +508,12 @@ def explain_video(
         h0, w0 = original_size
         ch = min(h0, MAX_CELL_HEIGHT)
         cw = max(2, int(round(w0 * ch / h0)))
-        cells = [decorate(clips.frames, "input")] + [decorate(overlays[m], m) for m in methods]
+        # titles go in the grid's bars; only the input cell carries frame numbers
+        boxed = (lambda v: render.draw_boxes(v, gt_boxes, color=(0, 255, 0), thickness=1)) if gt_boxes is not None \
+            else (lambda v: v)
+        frame_labels = [f"frame {int(i)}" for i in clips.frame_indices]
+        cells = [render.label_frames(boxed(clips.frames), frame_labels, position="bottom")]
+        cells += [boxed(overlays[m]) for m in methods]
         grid = render.grid(cells, titles=["input"] + methods, cell_size=(ch, cw),
                            cols=len(cells) if len(cells) <= 4 else None)
         outputs["grid"] = save_rel(out, "grid", grid, render_fps, fmt)

@@ -116,7 +116,7 @@ def draw_boundaries(frames, labels, color: Color = (255, 255, 255), alpha: float
 
 
 def _font_scale(width: int) -> float:
-    return max(0.35, min(1.2, width / 480.0))
+    return max(0.3, min(1.2, width / 480.0))
 
 
 def label_frames(frames, text: str | Sequence[str], position: str = "top", color: Color = (255, 255, 255),
