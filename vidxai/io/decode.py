@@ -1,0 +1,392 @@
+"""Decoding videos with PyAV: metadata, frame ranges and arbitrary frame indices.
+
+Frame indices are 0-based positions in the decoder's output order (what OpenCV's ``VideoCapture`` returns
+one by one). Reads never decode the whole file when they do not have to: a small per-file index (built by
+demuxing packets once, no decoding, cached by path/size/mtime) gives the frame count and the keyframe
+positions, so a range is read by seeking to the keyframe at or before its first frame and decoding only up
+to its last frame.
+
+Two ways to number frames after a seek, chosen per file when the index is built:
+
+* ``pts``: containers with real presentation timestamps (mp4, mkv, webm, gif, ...). A frame's index is the
+  rank of its pts among all packet pts.
+* ``order``: AVI (whose "pts" are decode-order counters that do not follow display order when the stream
+  has B-frames) and streams without timestamps. A seek must land on a keyframe packet whose position in
+  the packet list is known; frames then count up from that position. Anything unexpected falls back to
+  decoding from the start, which is correct by definition.
+"""
+from __future__ import annotations
+
+import os
+import threading
+import warnings
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import av
+import numpy as np
+
+from ..errors import EmptyVideoError, InputError, TooFewFramesError, VideoDecodeError, VideoNotFoundError
+
+PathLike = str | os.PathLike
+
+__all__ = ["VideoInfo", "Video", "video_info", "read_video", "read_frames", "clear_cache"]
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    """What a video holds. ``num_frames`` is counted from the packets (not trusted from the header)."""
+
+    path: str
+    codec: str
+    fps: float
+    num_frames: int
+    width: int
+    height: int
+    duration: float  # seconds
+    container: str = ""
+    pix_fmt: str = ""
+    keyframes: int = 0
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def describe(self) -> str:
+        return (f"{self.path}: {self.codec} {self.width}x{self.height} {self.fps:g} fps, "
+                f"{self.num_frames} frames, {self.duration:.2f} s")
+
+
+@dataclass
+class Video:
+    """Decoded frames ``(T, H, W, 3)`` uint8 RGB, the stream's fps and the frame index of each frame."""
+
+    frames: np.ndarray
+    fps: float
+    indices: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+
+    def __len__(self) -> int:
+        return int(self.frames.shape[0])
+
+
+@dataclass
+class _Index:
+    info: VideoInfo
+    mode: str  # "pts" or "order"
+    kf_frame: np.ndarray  # frame index of each keyframe, ascending
+    kf_seek_ts: np.ndarray  # timestamp (stream time base) to seek to for each keyframe
+    pts_to_index: dict  # pts mode: presentation timestamp -> frame index
+    packet_pos: dict  # order mode: (pts, dts) -> packet position
+    packet_pts: list  # order mode: pts of each packet
+    kf_packet: np.ndarray  # order mode: is packet i a keyframe
+
+
+_CACHE: OrderedDict[tuple, _Index] = OrderedDict()
+_CACHE_SIZE = 512
+_LOCK = threading.Lock()
+# Counters for tests and benchmarks: frames decoded and seeks that had to fall back to decoding from the start.
+STATS = {"decoded": 0, "seeks": 0, "fallbacks": 0}
+
+
+def clear_cache() -> None:
+    """Forget the cached per-file indices (they are keyed by path, size and mtime, so this is rarely needed)."""
+    with _LOCK:
+        _CACHE.clear()
+
+
+# Demuxers that turn any file into a "video" (FFmpeg renders text files as ANSI art).
+_NOT_VIDEO_FORMATS = {"tty": "text", "bin": "binary text", "xbin": "binary text", "adf": "ANSI art", "idf": "ANSI art"}
+
+
+def _reason(e: BaseException) -> str:
+    msg = getattr(e, "strerror", None) or str(e) or type(e).__name__
+    return " ".join(str(msg).split())
+
+
+def _check_path(path: PathLike) -> Path:
+    p = Path(path)
+    if not p.exists():
+        raise VideoNotFoundError(f"video not found: {p}")
+    if p.is_dir():
+        raise VideoDecodeError(f"{p} is a directory, not a video file")
+    if p.stat().st_size == 0:
+        raise EmptyVideoError(f"{p} is empty (0 bytes)")
+    return p
+
+
+def _open(p: Path):
+    try:
+        container = av.open(str(p), mode="r", metadata_errors="ignore")
+    except av.EOFError:
+        raise EmptyVideoError(f"{p} ends before its first frame (no frames, or truncated)") from None
+    except (av.FFmpegError, OSError, UnicodeDecodeError, ValueError) as e:
+        raise VideoDecodeError(f"cannot read {p} as a video: {_reason(e)}") from None
+    if not container.streams.video:
+        container.close()
+        raise VideoDecodeError(f"{p} has no video stream")
+    if container.format.name in _NOT_VIDEO_FORMATS:
+        container.close()
+        raise VideoDecodeError(f"{p} is not a video (FFmpeg can only read it as {_NOT_VIDEO_FORMATS[container.format.name]})")
+    return container
+
+
+def _build_index(p: Path) -> _Index:
+    with _open(p) as c:
+        s = c.streams.video[0]
+        cc = s.codec_context
+        fmt = c.format.name or ""
+        codec = cc.name or ""
+        tb = s.time_base
+        rate = s.average_rate or s.guessed_rate or s.base_rate
+        fps = float(rate) if rate else 0.0
+        width, height = int(cc.width or 0), int(cc.height or 0)
+        pix_fmt = cc.format.name if cc.format is not None else ""
+        stream_duration = float(s.duration * tb) if s.duration and tb else 0.0
+        container_duration = float(c.duration) / 1e6 if c.duration else 0.0
+        pts: list = []
+        dts: list = []
+        key: list = []
+        try:
+            for pk in c.demux(s):
+                if pk.size == 0 or pk.is_discard:  # flush packets, AVI "drop" markers, edit-list discards
+                    continue
+                pts.append(pk.pts)
+                dts.append(pk.dts)
+                key.append(bool(pk.is_keyframe))
+        except av.FFmpegError as e:
+            if not pts:
+                raise VideoDecodeError(f"cannot read {p} as a video: {_reason(e)}") from None
+            warnings.warn(f"{p}: demuxing stopped after {len(pts)} packets ({_reason(e)}); the file looks truncated",
+                          stacklevel=3)
+        if not pts:
+            raise EmptyVideoError(f"{p} holds no video frames")
+        if width == 0 or height == 0:  # some containers only know the size after decoding
+            width, height = _first_frame_size(c, s, p)
+
+    n = len(pts)
+    key_arr = np.asarray(key, bool)
+    if not key_arr.any():
+        key_arr[0] = True  # no keyframe flags at all (raw formats): treat the first packet as the only entry point
+    has_pts = all(v is not None for v in pts)
+    use_pts = has_pts and "avi" not in fmt.split(",") and len(set(pts)) == n
+    if use_pts:
+        order = np.argsort(np.asarray(pts, np.int64), kind="stable")
+        rank = np.empty(n, np.int64)
+        rank[order] = np.arange(n)
+        pts_to_index = {int(pts[i]): int(rank[i]) for i in range(n)}
+        kf_pos = np.flatnonzero(key_arr)
+        kf_frame = rank[kf_pos]
+        # FFmpeg seeks these containers by presentation time (mov: seeking to a keyframe's dts lands one
+        # keyframe early); an overshoot is caught after the seek and falls back to decoding from the start.
+        seek_ts = np.asarray([pts[i] for i in kf_pos], np.int64)
+        srt = np.argsort(kf_frame, kind="stable")
+        kf_frame, seek_ts = kf_frame[srt], seek_ts[srt]
+        mode, packet_pos, packet_pts = "pts", {}, []
+    else:
+        kf_frame = np.flatnonzero(key_arr)
+        stamps = [d if d is not None else q for q, d in zip(pts, dts)]
+        seekable = np.asarray([stamps[i] is not None for i in kf_frame], bool)
+        kf_frame = kf_frame[seekable]
+        seek_ts = np.asarray([stamps[i] for i in kf_frame], np.int64)
+        if kf_frame.size == 0 or kf_frame[0] != 0:
+            kf_frame = np.concatenate([[0], kf_frame]).astype(np.int64)
+            seek_ts = np.concatenate([[0], seek_ts]).astype(np.int64)
+        mode, pts_to_index = "order", {}
+        packet_pos = {}
+        for i, k in enumerate(zip(pts, dts)):
+            packet_pos.setdefault(k, i)
+        packet_pts = list(pts)
+    if fps <= 0:
+        dur = stream_duration or container_duration
+        fps = n / dur if dur > 0 else 25.0
+    duration = stream_duration or container_duration or n / fps
+    info = VideoInfo(path=str(p), codec=codec, fps=fps, num_frames=n, width=width, height=height,
+                     duration=duration, container=fmt, pix_fmt=pix_fmt, keyframes=int(key_arr.sum()))
+    return _Index(info=info, mode=mode, kf_frame=np.asarray(kf_frame, np.int64), kf_seek_ts=seek_ts,
+                  pts_to_index=pts_to_index, packet_pos=packet_pos, packet_pts=packet_pts, kf_packet=key_arr)
+
+
+def _first_frame_size(c, s, p: Path) -> tuple[int, int]:
+    c.seek(0, stream=s)
+    for f in _decode(c, s, p):
+        return int(f.width), int(f.height)
+    raise VideoDecodeError(f"{p}: no frame could be decoded")
+
+
+def _decode(c, s, p: Path):
+    try:
+        yield from c.decode(s)
+    except av.FFmpegError as e:
+        raise VideoDecodeError(f"cannot decode {p}: {_reason(e)}") from None
+
+
+def _index(path: PathLike) -> tuple[Path, _Index]:
+    p = _check_path(path)
+    st = p.stat()
+    key = (str(p.resolve()), st.st_size, st.st_mtime_ns)
+    with _LOCK:
+        idx = _CACHE.get(key)
+        if idx is not None:
+            _CACHE.move_to_end(key)
+            return p, idx
+    idx = _build_index(p)
+    with _LOCK:
+        _CACHE[key] = idx
+        while len(_CACHE) > _CACHE_SIZE:
+            _CACHE.popitem(last=False)
+    return p, idx
+
+
+def video_info(path: PathLike) -> VideoInfo:
+    """Codec, fps, frame count, size and duration of ``path``.
+
+    Raises:
+        VideoNotFoundError, VideoDecodeError, EmptyVideoError.
+    """
+    return _index(path)[1].info
+
+
+class _Fallback(Exception):
+    """A seek landed somewhere the index cannot place: decode from the start instead."""
+
+
+def _decode_group(c, s, p: Path, idx: _Index, first: int, last: int, wanted: set, out: dict,
+                  width: int, height: int, from_start: bool) -> None:
+    """Decode frames ``first..last`` (inclusive) and store those in ``wanted`` as RGB arrays in ``out``."""
+    k = int(np.searchsorted(idx.kf_frame, first, side="right")) - 1
+    seek = not from_start and k > 0
+    if seek:  # groups come in ascending order, so only the first one can start at frame 0 on a fresh container
+        c.seek(int(idx.kf_seek_ts[k]), stream=s, backward=True, any_frame=False)
+        STATS["seeks"] += 1
+    counter = 0 if not seek else None  # order mode: index of the next decoded frame
+    landed_pts = None
+    previous = -1
+    first_frame = True
+    try:
+        for pk in c.demux(s):
+            if idx.mode == "order" and counter is None:
+                if pk.size == 0:
+                    continue
+                pos = idx.packet_pos.get((pk.pts, pk.dts))
+                if pos is None or not idx.kf_packet[pos] or pos > first:
+                    raise _Fallback
+                counter = pos
+                landed_pts = idx.packet_pts[pos]
+            for f in pk.decode():
+                STATS["decoded"] += 1
+                if idx.mode == "pts":
+                    i = idx.pts_to_index.get(f.pts, previous + 1) if f.pts is not None else previous + 1
+                else:
+                    if seek and first_frame and f.pts is not None and landed_pts is not None and f.pts != landed_pts:
+                        raise _Fallback
+                    i = counter
+                    counter += 1
+                if first_frame and seek and i > first:
+                    raise _Fallback
+                first_frame = False
+                previous = i
+                if i > last:
+                    return
+                if i in wanted and i not in out:
+                    out[i] = f.to_ndarray(format="rgb24", width=width, height=height)
+            if len(out) >= len(wanted) and all(j in out for j in wanted):
+                return
+    except av.FFmpegError as e:
+        raise VideoDecodeError(f"cannot decode {p}: {_reason(e)}") from None
+
+
+def _groups(idx: _Index, needed: np.ndarray) -> list[np.ndarray]:
+    """Split sorted frame indices where a keyframe lies between neighbours: seeking beats decoding the gap."""
+    if needed.size <= 1:
+        return [needed]
+    kf_of = idx.kf_frame[np.searchsorted(idx.kf_frame, needed, side="right") - 1]
+    cut = np.flatnonzero(kf_of[1:] > needed[:-1]) + 1
+    return np.split(needed, cut)
+
+
+def _decode_indices(p: Path, idx: _Index, needed: np.ndarray) -> dict[int, np.ndarray]:
+    out: dict[int, np.ndarray] = {}
+    w, h = idx.info.width, idx.info.height
+    for attempt in ("seek", "start"):
+        try:
+            with _open(p) as c:
+                s = c.streams.video[0]
+                s.thread_type = "AUTO"
+                groups = _groups(idx, needed) if attempt == "seek" else [needed]
+                for g in groups:
+                    if all(int(i) in out for i in g):
+                        continue
+                    _decode_group(c, s, p, idx, int(g[0]), int(g[-1]), {int(i) for i in g}, out, w, h,
+                                  from_start=attempt == "start")
+            break
+        except _Fallback:
+            STATS["fallbacks"] += 1
+            out.clear()
+            continue
+    missing = [int(i) for i in needed if int(i) not in out]
+    if missing:
+        if not out:
+            raise VideoDecodeError(f"cannot decode {p}: no frame in {missing[0]}..{missing[-1]} could be decoded")
+        warnings.warn(f"{p}: {len(missing)} frame(s) from {missing[0]} on could not be decoded; "
+                      "repeating the nearest decoded frame", stacklevel=3)
+        have = np.asarray(sorted(out))
+        for i in missing:
+            j = int(np.searchsorted(have, i, side="right")) - 1
+            out[i] = out[int(have[max(j, 0)])]
+    return out
+
+
+def _as_indices(indices, n_total: int, p: Path) -> np.ndarray:
+    arr = np.asarray(indices.cpu() if hasattr(indices, "cpu") else indices)
+    if arr.ndim != 1 or (arr.size and not np.issubdtype(arr.dtype, np.integer)):
+        if arr.size and np.issubdtype(arr.dtype, np.floating) and np.all(arr == np.round(arr)):
+            arr = arr.astype(np.int64)
+        else:
+            raise InputError(f"frame indices must be a 1-D sequence of integers, got {arr.dtype} {tuple(arr.shape)}")
+    arr = arr.astype(np.int64)
+    arr = np.where(arr < 0, arr + n_total, arr)  # numpy-style negative indices
+    bad = arr[(arr < 0) | (arr >= n_total)]
+    if bad.size:
+        raise TooFewFramesError(f"frame index {int(bad[0])} is out of range: {p} has {n_total} frames (0..{n_total - 1})")
+    return arr
+
+
+def read_frames(path: PathLike, indices: Sequence[int] | np.ndarray) -> np.ndarray:
+    """Decode the frames at ``indices`` (any order, repeats allowed) as uint8 ``(len(indices), H, W, 3)`` RGB.
+
+    Each stretch of nearby indices is decoded once, after seeking to the keyframe before it.
+
+    Raises:
+        VideoNotFoundError, VideoDecodeError, EmptyVideoError, TooFewFramesError (index out of range).
+    """
+    p, idx = _index(path)
+    arr = _as_indices(indices, idx.info.num_frames, p)
+    if arr.size == 0:
+        return np.zeros((0, idx.info.height, idx.info.width, 3), np.uint8)
+    needed = np.unique(arr)
+    decoded = _decode_indices(p, idx, needed)
+    out = np.empty((arr.size, idx.info.height, idx.info.width, 3), np.uint8)
+    for j, i in enumerate(arr.tolist()):
+        out[j] = decoded[i]
+    return out
+
+
+def read_video(path: PathLike, start: int = 0, end: int | None = None, step: int = 1) -> Video:
+    """Decode frames ``start, start+step, ... < end`` (``end=None``: to the last frame).
+
+    Seeks to the keyframe before ``start``; frames after ``end`` are never decoded. ``end`` past the last
+    frame is clipped (like slicing); a ``start`` past it raises :class:`TooFewFramesError`.
+    """
+    p, idx = _index(path)
+    n = idx.info.num_frames
+    if step < 1:
+        raise InputError(f"step must be >= 1, got {step}")
+    start = start + n if start < 0 else start
+    end = n if end is None else min(end + n if end < 0 else end, n)
+    if start < 0 or start >= n:
+        raise TooFewFramesError(f"start frame {start} is past the end of {p} ({n} frames)")
+    indices = np.arange(start, max(end, start), step, dtype=np.int64)
+    if indices.size == 0:
+        raise TooFewFramesError(f"empty frame range [{start}, {end}) for {p}")
+    return Video(frames=read_frames(p, indices), fps=idx.info.fps, indices=indices)
