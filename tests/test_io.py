@@ -131,10 +131,13 @@ def test_range_read_equals_slice_of_full_decode(tmp_path, suffix):
         path = write_video(tmp_path / f"v{suffix}", src, fps=10, keyframe_interval=8)  # B-frames reorder pts
     full = read_video(path).frames
     assert len(full) == 48
+    before = dict(decode_mod.STATS)
     for start, end, step in [(0, 5, 1), (17, 30, 1), (40, 48, 1), (9, 41, 4), (47, None, 1), (8, 9, 1)]:
         v = read_video(path, start, end, step)
         np.testing.assert_array_equal(v.frames, full[start:end:step])
         np.testing.assert_array_equal(v.indices, np.arange(48)[start:end:step])
+    assert decode_mod.STATS["seeks"] > before["seeks"]  # keyframes every 8-12 frames: late ranges seek
+    assert decode_mod.STATS["fallbacks"] == before["fallbacks"]  # and every seek landed where the index expected
     idx = [40, 3, 3, 17, 47, 0, 40]
     np.testing.assert_array_equal(read_frames(path, idx), full[idx])
     np.testing.assert_array_equal(read_frames(path, [-1]), full[[-1]])

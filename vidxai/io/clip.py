@@ -49,7 +49,7 @@ def clip_indices(n_total: int, num_frames: int, clip="centre", start: int | None
             return uniform_indices(n_total, num_frames)
         if mode == "all":
             idx = range_indices(0, None, step, n_total=n_total)
-            return uniform_indices(idx.size, num_frames) * step if fixed_frames else idx
+            return idx[uniform_indices(idx.size, num_frames)] if fixed_frames else idx
         raise InputError(f"unknown clip mode {clip!r}; choose from 'centre', 'uniform', 'all' or (start, end)")
     seq = np.asarray(clip)
     if seq.ndim == 1 and seq.size == 2 and np.issubdtype(seq.dtype, np.integer):
