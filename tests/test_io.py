@@ -117,6 +117,31 @@ def test_gif_roundtrip(tmp_path):
     assert mae(frames, cv2_decode(path)) < 1.0
 
 
+def test_display_rotation_is_applied_like_opencv(tmp_path):
+    import av
+
+    if not has_encoder("libx264"):
+        pytest.skip("no libx264")
+    src = smooth_frames(4, 32, 48)
+    src[:, :8, :8] = 255  # a white top-left corner shows where the frame went
+    path = tmp_path / "rot.mp4"
+    with av.open(str(path), "w") as c:
+        s = c.add_stream("libx264", rate=10)
+        s.width, s.height, s.pix_fmt = 48, 32, "yuv420p"
+        s.set_display_rotation(90)  # what phones store instead of rotating the pixels
+        for i, f in enumerate(src):
+            vf = av.VideoFrame.from_ndarray(f, format="rgb24")
+            vf.pts = i
+            c.mux(s.encode(vf))
+        c.mux(s.encode(None))
+    info = video_info(path)
+    assert info.rotation == 90 and (info.height, info.width) == (48, 32)
+    frames = read_video(path).frames
+    ref = cv2_decode(path)  # OpenCV rotates by the display matrix too
+    assert frames.shape == ref.shape == (4, 48, 32, 3) and mae(frames, ref) < 1.0
+    assert frames[:, 40:, :8].mean() > 200  # counter-clockwise: the top-left corner is now bottom-left
+
+
 # -- seeking -------------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("suffix", [".mp4", ".mkv", ".avi-mp4v"])

@@ -33,6 +33,8 @@ def run(args: argparse.Namespace) -> int:
                 ("fps", f"{info.fps:.3f}".rstrip("0").rstrip(".")), ("frames", str(info.num_frames)),
                 ("size", f"{info.width}x{info.height}"), ("duration", f"{info.duration:.3f} s"),
                 ("keyframes", str(info.keyframes))]
+        if info.rotation:
+            rows.insert(6, ("rotation", f"{info.rotation} deg (applied when decoding)"))
         for k, v in rows:
             print(f"{k:<10} {v}")
     return 0

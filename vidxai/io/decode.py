@@ -49,6 +49,7 @@ class VideoInfo:
     container: str = ""
     pix_fmt: str = ""
     keyframes: int = 0
+    rotation: int = 0  # display rotation (degrees counter-clockwise) applied to decoded frames, as FFmpeg/OpenCV do
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -80,6 +81,7 @@ class _Index:
     packet_pos: dict  # order mode: (pts, dts) -> packet position
     packet_pts: list  # order mode: pts of each packet
     kf_packet: np.ndarray  # order mode: is packet i a keyframe
+    coded_size: tuple = (0, 0)  # (width, height) of decoded frames before rotation
 
 
 _CACHE: OrderedDict[tuple, _Index] = OrderedDict()
@@ -161,8 +163,8 @@ def _build_index(p: Path) -> _Index:
                           stacklevel=3)
         if not pts:
             raise EmptyVideoError(f"{p} holds no video frames")
-        if width == 0 or height == 0:  # some containers only know the size after decoding
-            width, height = _first_frame_size(c, s, p)
+    # The first frame gives the size when the header does not, and the display rotation (phone videos).
+    width, height, rotation = _first_frame_props(p, width, height)
 
     n = len(pts)
     key_arr = np.asarray(key, bool)
@@ -201,16 +203,23 @@ def _build_index(p: Path) -> _Index:
         dur = stream_duration or container_duration
         fps = n / dur if dur > 0 else 25.0
     duration = stream_duration or container_duration or n / fps
-    info = VideoInfo(path=str(p), codec=codec, fps=fps, num_frames=n, width=width, height=height,
-                     duration=duration, container=fmt, pix_fmt=pix_fmt, keyframes=int(key_arr.sum()))
+    shown_w, shown_h = (height, width) if rotation in (90, 270) else (width, height)
+    info = VideoInfo(path=str(p), codec=codec, fps=fps, num_frames=n, width=shown_w, height=shown_h,
+                     duration=duration, container=fmt, pix_fmt=pix_fmt, keyframes=int(key_arr.sum()),
+                     rotation=rotation)
     return _Index(info=info, mode=mode, kf_frame=np.asarray(kf_frame, np.int64), kf_seek_ts=seek_ts,
-                  pts_to_index=pts_to_index, packet_pos=packet_pos, packet_pts=packet_pts, kf_packet=key_arr)
+                  pts_to_index=pts_to_index, packet_pos=packet_pos, packet_pts=packet_pts, kf_packet=key_arr,
+                  coded_size=(width, height))
 
 
-def _first_frame_size(c, s, p: Path) -> tuple[int, int]:
-    c.seek(0, stream=s)
-    for f in _decode(c, s, p):
-        return int(f.width), int(f.height)
+def _first_frame_props(p: Path, width: int, height: int) -> tuple[int, int, int]:
+    with _open(p) as c:
+        s = c.streams.video[0]
+        for f in _decode(c, s, p):
+            rotation = int(round(float(getattr(f, "rotation", 0) or 0) / 90.0)) * 90 % 360
+            return int(f.width or width), int(f.height or height), rotation
+    if width and height:
+        return width, height, 0
     raise VideoDecodeError(f"{p}: no frame could be decoded")
 
 
@@ -289,7 +298,8 @@ def _decode_group(c, s, p: Path, idx: _Index, first: int, last: int, wanted: set
                 if i > last:
                     return
                 if i in wanted and i not in out:
-                    out[i] = f.to_ndarray(format="rgb24", width=width, height=height)
+                    img = f.to_ndarray(format="rgb24", width=width, height=height)
+                    out[i] = np.rot90(img, idx.info.rotation // 90) if idx.info.rotation else img
             if len(out) >= len(wanted) and all(j in out for j in wanted):
                 return
     except av.FFmpegError as e:
@@ -307,7 +317,7 @@ def _groups(idx: _Index, needed: np.ndarray) -> list[np.ndarray]:
 
 def _decode_indices(p: Path, idx: _Index, needed: np.ndarray) -> dict[int, np.ndarray]:
     out: dict[int, np.ndarray] = {}
-    w, h = idx.info.width, idx.info.height
+    w, h = idx.coded_size
     for attempt in ("seek", "start"):
         try:
             with _open(p) as c:
