@@ -21,9 +21,14 @@ TINY = "tiny-cli-test"
 
 
 def _tiny_builder(weights=None, **kw):
+    from vidxai.models.checkpoint import load_file_into
+
     torch.manual_seed(0)
+    net = TinyNet3D().eval()
+    if weights not in (None, "default"):
+        load_file_into(net, weights)
     spec = vidxai.InputSpec(num_frames=8, crop=(32, 32), short_side=32)
-    return vidxai.wrap(TinyNet3D().eval(), spec=spec, class_names=[f"class {i}" for i in range(5)],
+    return vidxai.wrap(net, spec=spec, class_names=[f"class {i}" for i in range(5)],
                        target_layers=["features.5"], name=TINY)
 
 
@@ -227,6 +232,26 @@ def test_bad_inputs_exit_nonzero_with_one_line(tiny_registered, small_video, tmp
 def test_unknown_model_suggests(small_video, tmp_path, capsys):
     rc, _, err = run_cli(capsys, "explain", small_video, "--model", "tiny-cli-tset", "--out", tmp_path)
     assert rc != 0 and err.count("\n") == 1 and "unknown model" in err
+
+
+def test_model_checkpoint_path(tiny_registered, small_video, tmp_path, capsys):
+    """``--model file.pt`` (from vidxai.models.checkpoint.save) rebuilds the named entry with those weights."""
+    from vidxai.models.checkpoint import save
+
+    model = vidxai.models.load(tiny_registered)
+    with torch.no_grad():
+        model.net.fc.bias.copy_(torch.tensor([0.0, 0.0, 0.0, 50.0, 0.0]))  # class 3 wins everywhere
+    ckpt = save(model, tmp_path / "tiny.pt")
+    out = tmp_path / "ck"
+    rc, _, err = run_cli(capsys, "explain", small_video, "--model", ckpt, "--method", "gradient", "--out", out,
+                         "--no-curves", "--quiet")
+    assert rc == 0, err
+    result = json.loads((out / "result.json").read_text())
+    assert result["target"]["index"] == 3 and result["predictions"][0]["probability"] > 0.99
+    junk = tmp_path / "junk.pt"
+    junk.write_bytes(b"not a checkpoint")
+    rc, _, err = run_cli(capsys, "explain", small_video, "--model", junk, "--out", out)
+    assert rc == 2 and err.count("\n") == 1 and "cannot read checkpoint" in err
 
 
 def test_methods_and_models_listings(tiny_registered, capsys):

@@ -18,6 +18,8 @@ EPILOG = """examples:
   vidxai demo                                  # synthetic clip + shipped model, writes ./vidxai-demo/
   vidxai explain clip.mp4 --method swagv-ig gradcam --out out/
   vidxai explain clip.mp4 --model synthetic-tiny --target 3 --format gif
+  vidxai explain long.mp4 --clip all --stride 8 --html   # sliding windows; then open vidxai-out/report.html
+  vidxai report out/                           # HTML page with the overlay videos, curves and predictions
   vidxai models | vidxai methods | vidxai info clip.mp4
   vidxai run configs/ci_synthetic.yaml
 """
@@ -27,6 +29,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="vidxai", description="Explain video action-recognition networks.",
                                      epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"vidxai {__version__}")
+    parser.add_argument("-q", "--quiet", dest="global_quiet", action="store_true",
+                        help="no progress bars or chatter in any command (same as the command's --quiet)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     from . import commands
 
@@ -42,11 +46,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 1
+    if getattr(args, "global_quiet", False):
+        args.quiet = True
     try:
         return int(args.func(args) or 0)
     except VidxaiError as e:
         print(f"vidxai: error: {e}", file=sys.stderr)
         return e.exit_code
+    except BrokenPipeError:  # output piped into `head` & co. that stopped reading: not an error
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except KeyboardInterrupt:
         print("vidxai: interrupted", file=sys.stderr)
         return 130

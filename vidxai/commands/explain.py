@@ -273,8 +273,18 @@ def load_model(name: str, weights: str | None, device: str | None):
     from .. import models
 
     w = None if str(weights).lower() in ("none", "random") else weights
-    if name not in models.list() and os.path.exists(name):
-        return models.load(name, device=device)  # the registry resolves checkpoint paths it knows how to read
+    if name not in models.list() and os.path.isfile(name):
+        # a file from vidxai.models.checkpoint.save names its registry entry: rebuild that with these weights
+        from ..errors import CorruptCheckpointError
+
+        try:
+            payload = torch.load(name, map_location="cpu", weights_only=True)
+        except Exception as e:  # noqa: BLE001 - any failure means the file is not a usable checkpoint
+            raise CorruptCheckpointError(f"cannot read checkpoint {name}: {str(e).splitlines()[0]}") from None
+        entry = payload.get("name") if isinstance(payload, dict) else None
+        if not isinstance(entry, str) or entry not in models.list():
+            raise InputError(f"checkpoint {name} does not name a registered model; use --model NAME --weights {name}")
+        return models.load(entry, weights=name, device=device)
     return models.load(name, weights=w, device=device)
 
 
