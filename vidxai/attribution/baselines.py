@@ -1,0 +1,130 @@
+"""Model-free baselines from the thesis comparison (method.md section 3): centre, random and Sobel.
+
+None of them looks at the model's weights; they are the floor a real explanation must beat on deletion,
+insertion and localisation. They still return the logits of the clips (one no-grad forward) so that
+``explain`` reports the prediction like every other method, and they accept targets for the same reason
+(a target never changes the map).
+
+- ``centre``: a Gaussian centre bias, ``exp(-((y - cy)^2 / 2 sy^2 + (x - cx)^2 / 2 sx^2))`` with ``sy = sigma * H``,
+  ``sx = sigma * W``; constant in time by default (``temporal_sigma=None``), a 3-D Gaussian with ``st =
+  temporal_sigma * T`` otherwise.
+- ``random``: uniform noise in [0, 1) from a seeded ``torch.Generator`` on the model's device.
+- ``sobel``: the spatio-temporal Sobel gradient magnitude of the clip in unit RGB (``model.to_unit_rgb``),
+  per colour channel, then the max over colour. Same definition as :func:`skimage.filters.sobel` on a volume:
+  derivative ``[1, 0, -1]`` along one axis, smoothing ``[1, 2, 1] / 4`` along the others, borders replicated
+  (= scipy's ``reflect`` for a 3-tap kernel), magnitude ``sqrt(sum_axis g_axis^2 / n_axes)``; one grouped
+  ``conv3d``. ``mode="2d"`` uses only the two spatial axes (edges of each frame, as in the image thesis chapter).
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from .. import methods
+from ..errors import InputError
+from ..models.base import VideoModel
+from .base import REDUCTIONS, Attribution, AttributionResult, check_params, model_state
+
+__all__ = ["CentreBaseline", "RandomBaseline", "SobelBaseline", "centre_bias", "sobel_magnitude", "sobel_kernels"]
+
+
+def _logits(model: VideoModel, x: torch.Tensor) -> torch.Tensor:
+    with torch.no_grad(), model_state(model):
+        return model(x)
+
+
+def centre_bias(size: tuple[int, int, int], sigma: float = 0.25, temporal_sigma: float | None = None,
+                device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """A ``(T, H, W)`` Gaussian centred on the frame, peak 1 (``sigma``/``temporal_sigma`` as fractions of the size)."""
+    if not sigma > 0 or (temporal_sigma is not None and not temporal_sigma > 0):
+        raise InputError(f"sigma and temporal_sigma must be > 0, got {sigma!r} and {temporal_sigma!r}")
+    t, h, w = size
+
+    def axis(n: int, s: float) -> torch.Tensor:
+        c = torch.arange(n, device=device, dtype=dtype) - (n - 1) / 2
+        return torch.exp(-0.5 * (c / (s * n)) ** 2)
+
+    spatial = axis(h, sigma)[:, None] * axis(w, sigma)[None, :]
+    temporal = torch.ones(t, device=device, dtype=dtype) if temporal_sigma is None else axis(t, temporal_sigma)
+    return temporal[:, None, None] * spatial[None]
+
+
+def sobel_kernels(mode: str = "3d", device: torch.device | str = "cpu",
+                  dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """Sobel kernels ``(n_axes, 1, 3, 3, 3)`` (axes t, y, x for ``"3d"``; y, x for ``"2d"``), skimage-normalised."""
+    smooth = torch.tensor([1.0, 2.0, 1.0], device=device, dtype=dtype) / 4
+    deriv = torch.tensor([1.0, 0.0, -1.0], device=device, dtype=dtype)
+    delta = torch.tensor([0.0, 1.0, 0.0], device=device, dtype=dtype)
+    axes = (0, 1, 2) if mode == "3d" else (1, 2)
+    kernels = []
+    for a in axes:
+        # In 2-D mode the time axis is neither smoothed nor differentiated (frame by frame).
+        factors = [deriv if i == a else (smooth if (mode == "3d" or i > 0) else delta) for i in range(3)]
+        kernels.append(factors[0][:, None, None] * factors[1][None, :, None] * factors[2][None, None, :])
+    return torch.stack(kernels)[:, None]
+
+
+def sobel_magnitude(volume: torch.Tensor, mode: str = "3d") -> torch.Tensor:
+    """Sobel gradient magnitude of each channel of ``(B, C, T, H, W)`` -> ``(B, C, T, H, W)``, one grouped conv3d."""
+    if mode not in ("3d", "2d"):
+        raise InputError(f"unknown Sobel mode {mode!r}; choose 3d or 2d")
+    b, c = volume.shape[:2]
+    k = sobel_kernels(mode, volume.device, volume.dtype)
+    n = k.shape[0]
+    weight = k.repeat(c, 1, 1, 1, 1)  # (c * n, 1, 3, 3, 3): n kernels per channel
+    padded = F.pad(volume, (1, 1, 1, 1, 1, 1), mode="replicate")
+    g = F.conv3d(padded, weight, groups=c)  # (B, c * n, T, H, W)
+    return (g.view(b, c, n, *volume.shape[2:]).pow(2).sum(2) / n).sqrt()
+
+
+def _reduction(reduction: str) -> None:
+    if reduction not in REDUCTIONS:
+        raise InputError(f"unknown reduction {reduction!r}; choose from {', '.join(REDUCTIONS)}")
+
+
+@methods.register("centre", description="Baseline: a Gaussian centre bias (constant in time unless temporal_sigma)",
+                  family="baseline")
+class CentreBaseline(Attribution):
+    """Centre baseline. Params: ``sigma`` (fraction of H and W, default 0.25), ``temporal_sigma`` (fraction of T;
+    None = constant in time, the default)."""
+
+    def attribute(self, inputs: torch.Tensor, target=None, sigma: float = 0.25, temporal_sigma: float | None = None,
+                  **params) -> AttributionResult:
+        check_params(self.name, params, [])
+        x, target, logits = self.prepare(inputs, target)
+        if logits is None:
+            logits = _logits(self.model, x)
+        bias = centre_bias(tuple(x.shape[2:]), sigma, temporal_sigma, x.device, x.dtype)
+        return AttributionResult(bias.expand(x.shape[0], *bias.shape).contiguous(), logits=logits)
+
+
+@methods.register("random", description="Baseline: uniform random noise (seeded)", family="baseline")
+class RandomBaseline(Attribution):
+    """Random baseline: i.i.d. uniform [0, 1) per voxel. Params: ``seed`` (default 0); clip ``b`` of a batch gets
+    the ``b``-th draw of one generator, so the same seed and batch give the same maps."""
+
+    def attribute(self, inputs: torch.Tensor, target=None, seed: int = 0, **params) -> AttributionResult:
+        check_params(self.name, params, [])
+        x, target, logits = self.prepare(inputs, target)
+        if logits is None:
+            logits = _logits(self.model, x)
+        gen = torch.Generator(device=x.device).manual_seed(int(seed))
+        noise = torch.rand((x.shape[0], *x.shape[2:]), generator=gen, device=x.device, dtype=x.dtype)
+        return AttributionResult(noise, logits=logits)
+
+
+@methods.register("sobel", description="Baseline: spatio-temporal Sobel gradient magnitude of the clip, max over colour",
+                  family="baseline")
+class SobelBaseline(Attribution):
+    """Sobel baseline. Params: ``mode`` (``"3d"`` spatio-temporal, default; ``"2d"`` per frame), ``reduction``
+    over colour (default ``"max"``; the magnitudes are >= 0). ``raw`` holds the per-channel magnitudes."""
+
+    def attribute(self, inputs: torch.Tensor, target=None, mode: str = "3d", reduction: str = "max",
+                  **params) -> AttributionResult:
+        check_params(self.name, params, [])
+        _reduction(reduction)
+        x, target, logits = self.prepare(inputs, target)
+        if logits is None:
+            logits = _logits(self.model, x)
+        mag = sobel_magnitude(self.model.to_unit_rgb(x), mode)
+        return AttributionResult(REDUCTIONS[reduction](mag), raw=mag, logits=logits)

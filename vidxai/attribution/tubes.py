@@ -1,0 +1,136 @@
+"""Saliency Tubes (Stergiou et al. 2019): class activation maps for 3-D CNNs with a pooling + linear head.
+
+For a network whose logits are ``W . mean_{t,h,w} A(:, t, h, w) + b`` (global average pooling of the last
+feature map ``A`` (C, T', H', W') followed by ONE linear layer), the map for class ``c`` is
+
+    tube_c(t, h, w) = sum_k W[c, k] * A(k, t, h, w)
+
+at every time slice ``t`` of the feature map; it is then rectified (``relu=True``, default) and upsampled
+trilinearly to the clip's (T, H, W). With global average pooling this is Grad-CAM up to the constant
+``1 / (T' H' W')`` (Grad-CAM's channel weights are ``W[c, k] / (T' H' W')``), so both rank voxels the same.
+
+Layers are found automatically from one forward pass: the classifier is the last ``nn.Linear`` that runs
+(its output must hold one score per class), and the feature map is the last module output with the
+classifier's ``in_features`` channels whose spatial mean equals the classifier's input (so the pooling may
+be a module or a functional ``mean``; max pooling, extra fully-connected layers as in C3D, or a conv
+between pool and classifier as in X3D are recognised as "not pooling + linear" and rejected with
+:class:`~vidxai.errors.UnsupportedModelError`). ``layer=`` / ``linear=`` (module paths or modules) override
+the search.
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .. import methods
+from ..errors import UnsupportedModelError
+from ..models.base import VideoModel
+from .base import Attribution, AttributionResult, HookSet, check_params, model_state, upsample_to
+
+__all__ = ["SaliencyTubes", "find_pool_linear_head"]
+
+
+def _path_of(model: VideoModel, module: nn.Module) -> str:
+    for path, m in model.net.named_modules():
+        if m is module:
+            return path
+    return type(module).__name__
+
+
+def _linear_input(inp: torch.Tensor, in_features: int) -> torch.Tensor | None:
+    """The classifier input as (B, C) when it is one feature vector per clip, else None."""
+    b = inp.shape[0]
+    if inp.shape[-1] != in_features or inp.numel() != b * in_features:
+        return None
+    return inp.reshape(b, in_features)
+
+
+def find_pool_linear_head(model: VideoModel, x: torch.Tensor, layer=None, linear=None,
+                          atol: float = 1e-4) -> tuple[nn.Module, nn.Linear, torch.Tensor, torch.Tensor]:
+    """Run one forward pass and return ``(feature layer, linear layer, activations (B, C, T', H', W'), logits)``.
+
+    ``layer`` / ``linear`` (paths relative to ``model.net``, or modules) skip the search for that part.
+    Raises :class:`UnsupportedModelError` when the head is not global average pooling + one linear layer.
+    """
+    linear_mod = model.layer(linear) if linear is not None else None
+    layer_mod = model.layer(layer) if layer is not None else None
+    if linear_mod is not None and not isinstance(linear_mod, nn.Linear):
+        raise UnsupportedModelError(f"Saliency Tubes needs an nn.Linear classifier; {linear!r} is a "
+                                    f"{type(linear_mod).__name__}")
+    linears: list[tuple[nn.Linear, torch.Tensor, torch.Tensor]] = []  # (module, input, output) in call order
+    candidates: list[tuple[nn.Module, torch.Tensor]] = []
+    widths = {m.in_features for m in model.modules() if isinstance(m, nn.Linear)}
+
+    def on_linear(module, args, output):
+        linears.append((module, args[0], output))
+
+    def on_module(module, args, output):
+        if isinstance(output, torch.Tensor) and output.ndim >= 3 and output.shape[1] in widths:
+            candidates.append((module, output))
+
+    with HookSet() as hooks, torch.no_grad():
+        for m in model.net.modules():
+            if isinstance(m, nn.Linear) and (linear_mod is None or m is linear_mod):
+                hooks.forward(m, on_linear)
+            if m is not model.net and (layer_mod is None or m is layer_mod):
+                hooks.forward(m, on_module)
+        logits = model(x)
+
+    k = logits.shape[1]
+    heads = [(m, i, o) for m, i, o in linears if m.out_features == k and o.numel() == logits.numel()]
+    if not heads:
+        raise UnsupportedModelError(
+            f"Saliency Tubes needs a classifier head of global average pooling + one nn.Linear layer with "
+            f"{k} outputs; {model.name} has none" + (f" ({linear!r} did not run)" if linear is not None else ""))
+    lin, lin_in, _ = heads[-1]
+    vec = _linear_input(lin_in, lin.in_features)
+    if vec is None:
+        raise UnsupportedModelError(f"Saliency Tubes: the classifier {_path_of(model, lin)} is applied per position "
+                                    f"(input {tuple(lin_in.shape)}), not to one pooled vector per clip")
+    if layer_mod is not None:
+        if not candidates:
+            raise UnsupportedModelError(f"Saliency Tubes: layer {layer!r} produced no (B, {lin.in_features}, ...) "
+                                        "feature map")
+        return layer_mod, lin, candidates[-1][1], logits
+    # The feature map is the last output that average-pools to exactly the classifier's input.
+    # Outputs of the pooling itself (1 x 1 x 1) match trivially; they are used only when nothing larger does.
+    ordered = sorted(reversed(candidates), key=lambda c: c[1][0, 0].numel() == 1)
+    for module, act in ordered:
+        if act.shape[1] != lin.in_features or act.shape[0] != vec.shape[0]:
+            continue
+        pooled = act.flatten(2).mean(2)
+        if torch.allclose(pooled, vec, atol=atol, rtol=1e-4):
+            return module, lin, act, logits
+    raise UnsupportedModelError(
+        f"Saliency Tubes needs a head of global average pooling + one linear layer, but the input of "
+        f"{model.name}'s classifier ({_path_of(model, lin)}) is not the spatio-temporal mean of any feature map "
+        "(max pooling, extra fully-connected or conv layers in the head?); use gradcam instead")
+
+
+@methods.register("saliency-tubes", description="Saliency Tubes: final linear layer's class weights x last conv "
+                  "activations per time slice (pool+linear heads)", family="cam")
+class SaliencyTubes(Attribution):
+    """Saliency Tubes. Params: ``layer`` (feature layer path/module; default: found automatically), ``linear``
+    (classifier path/module; default: found automatically), ``relu`` (rectify the map, default True).
+
+    ``raw`` is the map at feature resolution ``(B, T', H', W')``; ``extras["layer"]`` / ``extras["linear"]`` name
+    the layers used.
+    """
+
+    def attribute(self, inputs: torch.Tensor, target=None, layer=None, linear=None, relu: bool = True,
+                  **params) -> AttributionResult:
+        check_params(self.name, params, [])
+        x = self.model.check_input(inputs).to(self.model.device)
+        with model_state(self.model):
+            feat_mod, lin, acts, logits = find_pool_linear_head(self.model, x, layer=layer, linear=linear)
+        target = self.model.resolve_targets(target, logits)
+        weights = lin.weight.detach()[target].to(acts.dtype)  # (B, C)
+        tubes = torch.einsum("bc...,bc->b...", acts, weights)
+        if relu:
+            tubes = tubes.clamp(min=0)
+        spatial = tubes.shape[1:]
+        if len(spatial) == 2:  # a 2-D network on (B, C, H', W'): one slice
+            tubes = tubes.unsqueeze(1)
+        saliency = upsample_to(tubes, tuple(x.shape[2:]))
+        return AttributionResult(saliency, raw=tubes, logits=logits,
+                                 extras={"layer": _path_of(self.model, feat_mod), "linear": _path_of(self.model, lin)})
