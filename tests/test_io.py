@@ -180,6 +180,29 @@ def test_range_read_seeks_instead_of_decoding_everything(tmp_path):
     assert decoded <= 16, f"decoded {decoded} frames for a 3-frame range"
 
 
+@pytest.mark.parametrize("suffix", [".mp4", ".avi"])
+def test_seek_that_lands_wrong_falls_back_to_a_correct_decode(tmp_path, suffix):
+    src = smooth_frames(40, 16, 16, seed=5)
+    if suffix == ".avi":
+        path = tmp_path / "v.avi"
+        cv2_write(path, src, "mp4v")
+    else:
+        if not has_encoder("libx264"):
+            pytest.skip("no libx264")
+        path = write_video(tmp_path / "v.mp4", src, fps=10, keyframe_interval=8)
+    full = read_video(path).frames
+    _, idx = decode_mod._index(path)
+    assert idx.kf_frame.size > 2
+    idx.kf_seek_ts[1:-1] = idx.kf_seek_ts[-1]  # a broken index: seeks overshoot to the last keyframe
+    before = decode_mod.STATS["fallbacks"]
+    try:
+        np.testing.assert_array_equal(read_video(path, int(idx.kf_frame[1]) + 1, 30).frames,
+                                      full[int(idx.kf_frame[1]) + 1:30])
+        assert decode_mod.STATS["fallbacks"] > before
+    finally:
+        decode_mod.clear_cache()
+
+
 def test_frame_count_without_header(tmp_path):
     # Matroska stores no frame count; the count comes from demuxing and is cached per file.
     if not has_encoder("libx264"):

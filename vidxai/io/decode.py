@@ -260,9 +260,11 @@ class _Fallback(Exception):
     """A seek landed somewhere the index cannot place: decode from the start instead."""
 
 
-def _decode_group(c, s, p: Path, idx: _Index, first: int, last: int, wanted: set, out: dict,
+def _decode_group(c, s, p: Path, idx: _Index, first: int, last: int, wanted: set, store,
                   width: int, height: int, from_start: bool) -> None:
-    """Decode frames ``first..last`` (inclusive) and store those in ``wanted`` as RGB arrays in ``out``."""
+    """Decode frames ``first..last`` (inclusive) and hand those in ``wanted`` to ``store(i, rgb)``.
+
+    ``wanted`` is consumed (indices are removed as they are stored)."""
     k = int(np.searchsorted(idx.kf_frame, first, side="right")) - 1
     seek = not from_start and k > 0
     if seek:  # groups come in ascending order, so only the first one can start at frame 0 on a fresh container
@@ -272,6 +274,7 @@ def _decode_group(c, s, p: Path, idx: _Index, first: int, last: int, wanted: set
     landed_pts = None
     previous = -1
     first_frame = True
+    k_rot = idx.info.rotation // 90
     try:
         for pk in c.demux(s):
             if idx.mode == "order" and counter is None:
@@ -297,11 +300,12 @@ def _decode_group(c, s, p: Path, idx: _Index, first: int, last: int, wanted: set
                 previous = i
                 if i > last:
                     return
-                if i in wanted and i not in out:
+                if i in wanted:
                     img = f.to_ndarray(format="rgb24", width=width, height=height)
-                    out[i] = np.rot90(img, idx.info.rotation // 90) if idx.info.rotation else img
-            if len(out) >= len(wanted) and all(j in out for j in wanted):
-                return
+                    store(i, np.rot90(img, k_rot) if k_rot else img)
+                    wanted.discard(i)
+                    if not wanted:
+                        return
     except av.FFmpegError as e:
         raise VideoDecodeError(f"cannot decode {p}: {_reason(e)}") from None
 
@@ -315,9 +319,17 @@ def _groups(idx: _Index, needed: np.ndarray) -> list[np.ndarray]:
     return np.split(needed, cut)
 
 
-def _decode_indices(p: Path, idx: _Index, needed: np.ndarray) -> dict[int, np.ndarray]:
-    out: dict[int, np.ndarray] = {}
+def _decode_indices(p: Path, idx: _Index, needed: np.ndarray, store) -> tuple[list[int], np.ndarray] | None:
+    """Decode the sorted unique frame indices ``needed``, calling ``store(i, rgb)`` once for each.
+
+    Returns None, or (missing indices, decoded indices) when some frames could not be decoded."""
     w, h = idx.coded_size
+    done: set[int] = set()
+
+    def keep(i: int, img: np.ndarray) -> None:
+        store(i, img)
+        done.add(i)
+
     for attempt in ("seek", "start"):
         try:
             with _open(p) as c:
@@ -325,26 +337,22 @@ def _decode_indices(p: Path, idx: _Index, needed: np.ndarray) -> dict[int, np.nd
                 s.thread_type = "AUTO"
                 groups = _groups(idx, needed) if attempt == "seek" else [needed]
                 for g in groups:
-                    if all(int(i) in out for i in g):
-                        continue
-                    _decode_group(c, s, p, idx, int(g[0]), int(g[-1]), {int(i) for i in g}, out, w, h,
-                                  from_start=attempt == "start")
+                    wanted = {int(i) for i in g} - done
+                    if wanted:
+                        _decode_group(c, s, p, idx, int(g[0]), int(g[-1]), wanted, keep, w, h,
+                                      from_start=attempt == "start")
             break
-        except _Fallback:
+        except _Fallback:  # frames stored so far are correct; decoding from the start fills in the rest
             STATS["fallbacks"] += 1
-            out.clear()
             continue
-    missing = [int(i) for i in needed if int(i) not in out]
+    missing = [int(i) for i in needed if int(i) not in done]
     if missing:
-        if not out:
+        if not done:
             raise VideoDecodeError(f"cannot decode {p}: no frame in {missing[0]}..{missing[-1]} could be decoded")
         warnings.warn(f"{p}: {len(missing)} frame(s) from {missing[0]} on could not be decoded; "
                       "repeating the nearest decoded frame", stacklevel=3)
-        have = np.asarray(sorted(out))
-        for i in missing:
-            j = int(np.searchsorted(have, i, side="right")) - 1
-            out[i] = out[int(have[max(j, 0)])]
-    return out
+        return missing, np.asarray(sorted(done))
+    return None
 
 
 def _as_indices(indices, n_total: int, p: Path) -> np.ndarray:
@@ -374,11 +382,25 @@ def read_frames(path: PathLike, indices: Sequence[int] | np.ndarray) -> np.ndarr
     arr = _as_indices(indices, idx.info.num_frames, p)
     if arr.size == 0:
         return np.zeros((0, idx.info.height, idx.info.width, 3), np.uint8)
-    needed = np.unique(arr)
-    decoded = _decode_indices(p, idx, needed)
+    needed, inverse = np.unique(arr, return_inverse=True)
     out = np.empty((arr.size, idx.info.height, idx.info.width, 3), np.uint8)
-    for j, i in enumerate(arr.tolist()):
-        out[j] = decoded[i]
+    order = np.argsort(inverse, kind="stable")  # output rows grouped by unique frame, to write each frame once
+    bounds = np.searchsorted(inverse[order], np.arange(needed.size + 1))
+    slot = {int(f): order[bounds[u]:bounds[u + 1]] for u, f in enumerate(needed)}
+
+    def store(i: int, img: np.ndarray) -> None:
+        rows = slot[i]
+        if rows.size == 1:
+            out[rows[0]] = img
+        else:
+            out[rows] = img
+
+    gaps = _decode_indices(p, idx, needed, store)
+    if gaps is not None:  # undecodable frames repeat the nearest decoded one
+        missing, have = gaps
+        for i in missing:
+            j = int(have[max(int(np.searchsorted(have, i, side="right")) - 1, 0)])
+            out[slot[i]] = out[slot[j][0]]
     return out
 
 
