@@ -64,7 +64,13 @@ def find_pool_linear_head(model: VideoModel, x: torch.Tensor, layer=None, linear
     def on_linear(module, args, output):
         linears.append((module, args[0], output))
 
+    pools = (nn.modules.pooling._AdaptiveAvgPoolNd, nn.modules.pooling._AdaptiveMaxPoolNd, nn.modules.pooling._AvgPoolNd,
+             nn.modules.pooling._MaxPoolNd, nn.Flatten)
+
     def on_module(module, args, output):
+        # A pooling layer's own output trivially "pools" to the classifier input; the map is what it pools.
+        if layer_mod is None and isinstance(module, pools):
+            return
         if isinstance(output, torch.Tensor) and output.ndim >= 3 and output.shape[1] in widths:
             candidates.append((module, output))
 
@@ -93,10 +99,9 @@ def find_pool_linear_head(model: VideoModel, x: torch.Tensor, layer=None, linear
                                         "feature map")
         return layer_mod, lin, candidates[-1][1], logits
     # The feature map is the last output that average-pools to exactly the classifier's input.
-    # Outputs of the pooling itself (1 x 1 x 1) match trivially; they are used only when nothing larger does.
-    ordered = sorted(reversed(candidates), key=lambda c: c[1][0, 0].numel() == 1)
-    for module, act in ordered:
-        if act.shape[1] != lin.in_features or act.shape[0] != vec.shape[0]:
+    # A 1 x 1 x 1 output (a container ending in the pool, a 1x1x1 conv after it) matches trivially: never a tube.
+    for module, act in reversed(candidates):
+        if act.shape[1] != lin.in_features or act.shape[0] != vec.shape[0] or act[0, 0].numel() == 1:
             continue
         pooled = act.flatten(2).mean(2)
         if torch.allclose(pooled, vec, atol=atol, rtol=1e-4):
@@ -104,7 +109,8 @@ def find_pool_linear_head(model: VideoModel, x: torch.Tensor, layer=None, linear
     raise UnsupportedModelError(
         f"Saliency Tubes needs a head of global average pooling + one linear layer, but the input of "
         f"{model.name}'s classifier ({_path_of(model, lin)}) is not the spatio-temporal mean of any feature map "
-        "(max pooling, extra fully-connected or conv layers in the head?); use gradcam instead")
+        "with more than one position (max pooling, extra fully-connected or conv layers in the head?); "
+        "use gradcam instead")
 
 
 @methods.register("saliency-tubes", description="Saliency Tubes: final linear layer's class weights x last conv "
