@@ -411,6 +411,18 @@ def test_explanation_to_original_uses_geometry(tiny_model, tmp_path):
     assert clip.geometry.to_original(sal).shape == (8, 40, 60)
 
 
+def test_iter_windows_matches_load_clip(tiny_model, tmp_path):
+    from vidxai.io import iter_windows
+
+    path = write_video(tmp_path / "w.avi", smooth_frames(21, 40, 60), fps=10)
+    wins = list(iter_windows(path, tiny_model.spec, stride=5, windows_per_read=2))
+    assert [w.frame_indices[0] for w in wins] == [0, 5, 10, 13]  # the last window ends at frame 20
+    for w in wins:
+        ref = load_clip(path, tiny_model.spec, clip=(w.frame_indices[0], w.frame_indices[-1] + 1))
+        torch.testing.assert_close(w.tensor, ref.tensor)
+        assert w.geometry == ref.geometry
+
+
 def test_info_command(tmp_path, capsys):
     from vidxai.cli import main
 

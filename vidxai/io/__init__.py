@@ -12,7 +12,7 @@
 
 See docs/io.md.
 """
-from .clip import PreparedClip, clip_indices, load_clip
+from .clip import PreparedClip, clip_indices, iter_windows, load_clip
 from .decode import Video, VideoInfo, clear_cache, read_frames, read_video, video_info
 from .encode import VIDEO_SUFFIXES, available_encoders, has_encoder, write_video
 from .sample import centre_indices, clip_span, range_indices, sliding_windows, start_indices, uniform_indices
@@ -24,6 +24,6 @@ __all__ = [
     "centre_indices", "uniform_indices", "sliding_windows", "range_indices", "start_indices", "clip_span",
     "ClipGeometry", "preprocess", "resize_short_side", "centre_crop", "normalize", "denormalize",
     "resized_size_for", "crop_box_for", "frames_to_tensor",
-    "PreparedClip", "load_clip", "clip_indices",
+    "PreparedClip", "load_clip", "clip_indices", "iter_windows",
     "write_video", "available_encoders", "has_encoder", "VIDEO_SUFFIXES",
 ]

@@ -12,7 +12,7 @@ from .decode import read_frames, video_info
 from .sample import centre_indices, range_indices, start_indices, uniform_indices
 from .transforms import ClipGeometry, preprocess
 
-__all__ = ["PreparedClip", "load_clip", "clip_indices"]
+__all__ = ["PreparedClip", "load_clip", "clip_indices", "iter_windows"]
 
 CLIP_MODES = ("centre", "center", "uniform", "all")
 
@@ -94,3 +94,34 @@ def load_clip(path: str | os.PathLike, spec, clip="centre", start: int | None = 
             raise TooFewFramesError(f"{path}: {e}; pass pad=True or a longer clip") from None
         raise
     return PreparedClip(tensor=tensor, frames=frames, geometry=geometry, fps=info.fps, path=str(path))
+
+
+def iter_windows(path: str | os.PathLike, spec, stride: int, num_frames: int | None = None, step: int = 1,
+                 pad=False, windows_per_read: int = 8, device: str | torch.device | None = None):
+    """Yield a :class:`PreparedClip` for every sliding window of the video (see :func:`sliding_windows`).
+
+    Frames are decoded ``windows_per_read`` windows at a time (each frame once, even where windows overlap),
+    so memory stays bounded on long videos; the last window ends at the last frame.
+    """
+    from .sample import sliding_windows
+
+    info = video_info(path)
+    n = int(num_frames or spec.num_frames)
+    try:
+        windows = sliding_windows(info.num_frames, n, stride, step, pad)
+    except TooFewFramesError as e:
+        raise TooFewFramesError(f"{path}: {e}") from None
+    for c in range(0, len(windows), max(1, int(windows_per_read))):
+        chunk = windows[c:c + max(1, int(windows_per_read))]
+        union = np.unique(np.concatenate(chunk))
+        frames = read_frames(path, union)
+        tensor, geometry = preprocess(frames, spec, device=device, frame_indices=union, fps=info.fps) \
+            if not getattr(spec, "fixed_frames", False) else (None, None)
+        for w in chunk:
+            rows = np.searchsorted(union, w)
+            if tensor is None:  # fixed-frame models validate each window rather than the union
+                t, g = preprocess(frames[rows], spec, device=device, frame_indices=w, fps=info.fps)
+            else:
+                t = tensor[:, torch.as_tensor(rows, device=tensor.device)]
+                g = ClipGeometry(geometry.original_size, geometry.resized_size, geometry.crop_box, list(w), info.fps)
+            yield PreparedClip(tensor=t, frames=frames[rows], geometry=g, fps=info.fps, path=str(path))
