@@ -421,10 +421,12 @@ def explain_video(
     render_fps = float(fps or clips.fps or 8.0)
     geometry = clips.geometries[0]
     original_size = clips.frames.shape[1:3]
-    inside = None
+    outside = None
     if geometry is not None:
         crop_ones = torch.ones((1,) + tuple(clips.x.shape[-2:]))
-        inside = geometry.to_original(crop_ones)[0].numpy() > 0  # region the model saw
+        outside = geometry.to_original(crop_ones)[0].numpy() <= 0  # pixels cropped away before the model
+        if not outside.any():
+            outside = None
     gt_boxes = None
     if boxes is not None:
         gt_boxes = np.asarray(boxes, dtype=np.float32)[clips.frame_indices]
@@ -477,10 +479,9 @@ def explain_video(
         maps = stitch([e.saliency for e in exps], clips.windows, clips.frame_indices)
         heat = geometry.to_original(maps).numpy() if geometry is not None else render.resize_maps(maps, original_size)
         heat = np.clip(heat, 0, 1)
-        a = alpha if inside is None else alpha * inside[None].astype(np.float32)
-        a = np.broadcast_to(a, heat.shape) if np.ndim(a) else a
-        colored = render.colorize(heat, colormap)
-        over = render.blend(clips.frames, colored, a)
+        over = render.blend(clips.frames, render.colorize(heat, colormap), alpha)
+        if outside is not None:  # the model never saw these pixels: show them untouched
+            over[:, outside] = clips.frames[:, outside]
         title = f"{method}: {target_name} p={float(probs[target_index]):.2f}"
         overlays[method] = over
         entry["overlay"] = save_rel(out, f"overlay_{slug(method)}", decorate(over, title), render_fps, fmt)

@@ -50,6 +50,11 @@ def blend(frames, colors, alpha: float | np.ndarray = 0.5) -> np.ndarray:
     if frames.shape != colors.shape:
         raise ShapeError(f"cannot blend frames {frames.shape} with colours {colors.shape}")
     a = np.asarray(alpha, dtype=np.float32)
+    if a.ndim == 0:
+        # scalar opacity: one saturating OpenCV pass over the video seen as a 2-D image (rounds to nearest)
+        w = frames.shape[2] * 3
+        out = cv2.addWeighted(frames.reshape(-1, w), 1.0 - float(a), colors.reshape(-1, w), float(a), 0.0)
+        return out.reshape(frames.shape)
     if a.ndim == 3:
         a = a[..., None]
     out = frames.astype(np.float32) * (1.0 - a) + colors.astype(np.float32) * a
