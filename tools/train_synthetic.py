@@ -1,0 +1,186 @@
+#!/usr/bin/env python
+"""Train the shipped ``synthetic-tiny`` and ``synthetic-tiny-background`` models on CPU.
+
+Clips are generated on the fly (``vidxai.data.synthetic.SyntheticActions``; every training clip is new),
+so there is no dataset to download. Three disjoint clip streams are used: training (``--seed``),
+validation for early stopping (``--seed + 1``) and the held-out test set whose accuracy is recorded
+(``--seed + 2``). Test seeds in tests/test_synthetic.py use yet another stream.
+
+Writes ``vidxai/models/weights/synthetic_tiny.pt``, ``synthetic_tiny_background.pt`` and ``synthetic.json``
+(accuracy, parameters, wall time, seeds, SHA-256 of each weight file)::
+
+    nice python tools/train_synthetic.py            # both models, 2 threads
+    python tools/train_synthetic.py --task action --steps 800
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm import tqdm
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from vidxai.data.synthetic import SyntheticActions  # noqa: E402
+from vidxai.models.synthetic import (METADATA_FILE, SPEC, WEIGHT_FILES, WEIGHTS_DIR,  # noqa: E402
+                                     SyntheticNet3D, sha256_file)
+
+TASK_MODEL = {"action": "synthetic-tiny", "background": "synthetic-tiny-background"}
+DEFAULT_STEPS = {"action": 700, "background": 400}
+TARGET_ACC = {"action": 0.985, "background": 0.99}  # validation accuracy that stops training early
+
+
+def batches(ds: SyntheticActions, batch_size: int, start: int = 0):
+    """Consecutive batches of ``ds`` items from ``start`` on: (video (B,3,T,H,W), label (B,))."""
+    i = start
+    while i < len(ds):
+        items = [ds[j] for j in range(i, min(i + batch_size, len(ds)))]
+        yield torch.stack([it["video"] for it in items]), torch.tensor([it["label"] for it in items])
+        i += batch_size
+
+
+@torch.no_grad()
+def evaluate(net: nn.Module, ds: SyntheticActions, batch_size: int = 32) -> float:
+    """Top-1 accuracy of ``net`` (eval mode) on every item of ``ds``."""
+    net.eval()
+    correct = 0
+    for x, y in batches(ds, batch_size):
+        correct += int((net(x).argmax(1) == y).sum())
+    return correct / max(len(ds), 1)
+
+
+def motion_stem_init(net: SyntheticNet3D) -> None:
+    """Initialise half of the stem's filters as temporal differences of a random spatial filter.
+
+    ``w[:, :, 1] = k, w[:, :, 2] = -k``: these units start out responding to change between frames and
+    not to static texture, which makes motion learnable in a few hundred steps on CPU.
+    """
+    conv = net.features[0][0]
+    with torch.no_grad():
+        w = conv.weight  # (C_out, 3, kT=3, kH, kW)
+        half = w.shape[0] // 2
+        k = w[:half, :, 1].clone()
+        w[:half, :, 0] = 0
+        w[:half, :, 1] = k
+        w[:half, :, 2] = -k
+
+
+def train_task(task: str, steps: int, batch_size: int, lr: float, seed: int, val_clips: int, test_clips: int,
+               eval_every: int, quiet: bool, stem_init: str = "motion") -> dict:
+    """Train one model; returns its record (the weights are written by the caller)."""
+    torch.manual_seed(seed)
+    np.random.seed(seed)
+    num_classes = len(SyntheticActions(1, task=task).class_names)
+    net = SyntheticNet3D(num_classes)
+    if stem_init == "motion":
+        motion_stem_init(net)
+    train = SyntheticActions(steps * batch_size, seed=seed, task=task)
+    val = SyntheticActions(val_clips, seed=seed + 1, task=task)
+    test = SyntheticActions(test_clips, seed=seed + 2, task=task)
+    opt = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=1e-4)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=0.15)
+    loss_fn = nn.CrossEntropyLoss()
+    # Labels of consecutive items cycle through the classes; shuffle item order (seeded) so batches mix.
+    order = torch.randperm(len(train), generator=torch.Generator().manual_seed(seed)).tolist()
+    t0, c0 = time.time(), time.process_time()
+    history = []
+    best_val, step = -1.0, 0
+    bar = tqdm(range(steps), desc=f"train {TASK_MODEL[task]}", disable=quiet, dynamic_ncols=True)
+    for step in bar:
+        net.train()
+        idx = order[step * batch_size:(step + 1) * batch_size]
+        items = [train[j] for j in idx]
+        x = torch.stack([it["video"] for it in items])
+        y = torch.tensor([it["label"] for it in items])
+        loss = loss_fn(net(x), y)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        sched.step()
+        bar.set_postfix(loss=f"{loss.item():.3f}", val=f"{best_val:.3f}")
+        if (step + 1) % eval_every == 0 or step + 1 == steps:
+            acc = evaluate(net, val)
+            history.append({"step": step + 1, "loss": round(loss.item(), 4), "val_accuracy": round(acc, 4),
+                            "seconds": round(time.time() - t0, 1)})
+            best_val = max(best_val, acc)
+            if not quiet:
+                tqdm.write(f"  step {step + 1}: loss {loss.item():.3f}  val acc {acc:.3f}  ({time.time() - t0:.0f}s)")
+            if acc >= TARGET_ACC[task]:
+                break
+    train_seconds = time.time() - t0
+    cpu_seconds = time.process_time() - c0
+    test_acc = evaluate(net, test)
+    net.eval()
+    return {
+        "net": net,
+        "task": task,
+        "test_accuracy": round(test_acc, 4),
+        "test_clips": test_clips,
+        "val_accuracy": history[-1]["val_accuracy"] if history else None,
+        "val_clips": val_clips,
+        "steps": step + 1,
+        "batch_size": batch_size,
+        "train_clips": (step + 1) * batch_size,
+        "lr": lr,
+        "stem_init": stem_init,
+        "train_seconds": round(train_seconds, 1),
+        "train_cpu_seconds": round(cpu_seconds, 1),
+        "params": sum(p.numel() for p in net.parameters()),
+        "seeds": {"train": seed, "val": seed + 1, "test": seed + 2},
+        "history": history,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--task", choices=["both", "action", "background"], default="both")
+    p.add_argument("--steps", type=int, default=None, help="max steps (default: action 900, background 200)")
+    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--lr", type=float, default=3e-3)
+    p.add_argument("--seed", type=int, default=20260)
+    p.add_argument("--val-clips", type=int, default=120)
+    p.add_argument("--test-clips", type=int, default=300)
+    p.add_argument("--eval-every", type=int, default=100)
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--out", type=Path, default=WEIGHTS_DIR, help="where to write weights + synthetic.json")
+    p.add_argument("--stem-init", choices=["motion", "random"], default="motion",
+                   help="motion: half the stem filters start as temporal differences (default)")
+    p.add_argument("--quiet", action="store_true")
+    args = p.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    args.out.mkdir(parents=True, exist_ok=True)
+    meta_path = args.out / METADATA_FILE.name
+    tasks = ["action", "background"] if args.task == "both" else [args.task]
+    for task in tasks:
+        steps = args.steps or DEFAULT_STEPS[task]
+        rec = train_task(task, steps, args.batch_size, args.lr, args.seed, args.val_clips, args.test_clips,
+                         args.eval_every, args.quiet, args.stem_init)
+        net = rec.pop("net")
+        name = TASK_MODEL[task]
+        path = args.out / WEIGHT_FILES[name]
+        torch.save(net.state_dict(), path)
+        rec.update({"file": path.name, "sha256": sha256_file(path), "bytes": path.stat().st_size,
+                    "spec": SPEC.to_dict(),
+                    "trained_at": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                    "threads": args.threads, "cpu_count": os.cpu_count(), "torch": torch.__version__, "machine": platform.machine(),
+                    "command": "python tools/train_synthetic.py " + " ".join(argv if argv is not None else sys.argv[1:])})
+        # Re-read just before writing: the two models may be trained by two concurrent invocations.
+        meta = json.loads(meta_path.read_text()) if meta_path.is_file() else {}
+        meta.setdefault("models", {})[name] = rec
+        meta_path.write_text(json.dumps(meta, indent=2) + "\n")
+        print(f"{name}: test accuracy {rec['test_accuracy']:.3f} on {rec['test_clips']} held-out clips, "
+              f"{rec['steps']} steps, {rec['train_seconds']:.0f}s, {rec['params']} params -> {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
