@@ -173,3 +173,16 @@ def test_errors_and_accumulator(toy, tiny_model, tiny_clip):
     assert len(s["deletion_curve"]) == 5 and set(s["per_class"]) == {1, 3}
     assert DeletionInsertion.higher_is_better is False and DeletionInsertion.directions["insertion_auc"] is True
     assert res.to_dict()["settings"]["steps"] == 4
+
+
+def test_order_is_descending_for_signed_values_with_ties():
+    from vidxai.metrics.deletion import voxel_order
+
+    g = torch.Generator().manual_seed(4)
+    sal = torch.randint(-3, 4, (2, T, H, W), generator=g).float() * torch.tensor([1e-30, 7.5]).view(2, 1, 1, 1)
+    sal[0, 0, 0, 0] = -0.0
+    order = voxel_order(sal, seed=1)
+    for b in range(2):
+        v = sal[b].reshape(-1)[order[b]]
+        assert (v[:-1] >= v[1:]).all()
+        assert sorted(order[b].tolist()) == list(range(N))

@@ -77,20 +77,34 @@ def auc(curve: torch.Tensor, x: torch.Tensor | None = None) -> torch.Tensor:
 
 # -- rankings -------------------------------------------------------------------------------------------
 def _tie_broken_order(scores: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-    """Indices of ``scores (N,)`` from highest to lowest; equal scores in a seeded random order."""
-    perm = torch.randperm(scores.numel(), generator=generator).to(scores.device)
-    return perm[torch.argsort(scores[perm], descending=True, stable=True)]
+    """Indices of ``scores (N,)`` from highest to lowest; equal scores in a seeded random order.
+
+    One sort of unique int64 keys (the float's order-preserving bit pattern, then a random priority)
+    instead of a stable float sort after a shuffle: several times faster on 200k voxels.
+    """
+    n = scores.numel()
+    if n >= 2 ** 31:
+        raise InputError(f"cannot rank {n} voxels (at most 2**31 - 1)")
+    priority = torch.randperm(n, generator=generator).to(scores.device)
+    bits = (scores.float().reshape(-1) + 0.0).view(torch.int32).long()  # + 0.0 turns -0.0 into +0.0
+    mono = torch.where(bits < 0, bits ^ 0x7FFFFFFF, bits)  # ordered like the floats, in [-2**31, 2**31)
+    desc = (2 ** 31 - 1) - mono  # high scores first, in [0, 2**32)
+    return torch.sort(desc * 2 ** 31 + priority).indices
+
+
+def voxel_order(saliency: torch.Tensor, seed: int = 0) -> torch.Tensor:
+    """Voxel indices of each flattened map ``(B, T, H, W)`` -> ``(B, N)``, most important first (ties: seeded random)."""
+    saliency, _ = as_batch(saliency)
+    flat = saliency.flatten(1).float()
+    g = torch.Generator().manual_seed(int(seed))
+    return torch.stack([_tie_broken_order(flat[b], g) for b in range(flat.shape[0])])
 
 
 def voxel_ranks(saliency: torch.Tensor, seed: int = 0) -> torch.Tensor:
     """Rank of every voxel, ``(B, T, H, W)`` -> ``(B, N)`` long with 0 = most important (ties: seeded random)."""
-    saliency, _ = as_batch(saliency)
-    flat = saliency.flatten(1).float()
-    g = torch.Generator().manual_seed(int(seed))
-    ranks = torch.empty(flat.shape, dtype=torch.long, device=flat.device)
-    ar = torch.arange(flat.shape[1], device=flat.device)
-    for b in range(flat.shape[0]):
-        ranks[b, _tie_broken_order(flat[b], g)] = ar
+    order = voxel_order(saliency, seed)
+    ranks = torch.empty_like(order)
+    ranks.scatter_(1, order, torch.arange(order.shape[1], device=order.device).expand_as(order))
     return ranks
 
 
@@ -248,15 +262,21 @@ def deletion_insertion(
     if torch.isnan(saliency).any():
         raise InputError("saliency contains NaN")
     n = t * h * w
-    base = removed_clip(x, baseline, blur_sigma)
+    # the removed clip, broadcastable to x: "zero" stays a scalar and "mean" a (B, C, 1, 1, 1) tensor so
+    # building perturbed clips reads only x
+    if isinstance(baseline, str) and baseline == "zero":
+        base = x.new_zeros((bsz, 1, 1, 1, 1))
+    elif isinstance(baseline, str) and baseline == "mean":
+        base = x.mean(dim=(2, 3, 4), keepdim=True)
+    else:
+        base = removed_clip(x, baseline, blur_sigma).contiguous()
 
-    # step (B, N): the deletion step at which each voxel goes (1..S); a voxel is removed at step k when step <= k
+    # order (B, N): voxels in removal order; counts (B, S+1): how many are removed after each step
     if mode == "voxel":
-        rank = voxel_ranks(saliency, seed)
+        order = voxel_order(saliency, seed)
         counts = torch.div(torch.arange(steps + 1, device=device) * n, steps, rounding_mode="floor")
-        # voxel of rank r goes at the first k with counts[k] > r
-        step = torch.searchsorted(counts, rank, right=True)
-        removed = (counts.float() / n).expand(bsz, -1).clone()
+        counts = counts.expand(bsz, -1)
+        removed = (counts.float() / n).clone()
     else:
         if mode == "grid":
             segmentation = grid_segmentation((t, h, w), grid, device).expand(bsz, -1, -1, -1)
@@ -266,8 +286,9 @@ def deletion_insertion(
         if tuple(segmentation.shape) != (bsz, t, h, w):
             raise ShapeError(f"segmentation of shape {tuple(segmentation.shape)} does not match clips {tuple(x.shape)}")
         step, removed = segment_schedule(saliency, segmentation.to(device), steps, seed)
-    step = step.view(bsz, 1, t, h, w)
-    base = base.contiguous()
+        order = torch.argsort(step, dim=1, stable=True)
+        counts = torch.round(removed * n).long()
+    counts = counts.tolist()
 
     # jobs (clip, curve 0 = deletion / 1 = insertion, k), intact clips first. Deletion k=0 is the intact
     # clip and equals insertion k=S; deletion k=S is the fully removed clip and equals insertion k=0:
@@ -275,8 +296,15 @@ def deletion_insertion(
     jobs = [(b, 0, 0) for b in range(bsz)] + [(b, 0, k) for b in range(bsz) for k in range(1, steps + 1)]
     jobs += [(b, 1, k) for b in range(bsz) for k in range(1, steps)]
     job_t = torch.tensor(jobs, dtype=torch.long, device=device).view(-1, 3)
+    chunk_size = min(int(chunk_size), len(jobs))
+    buf = torch.empty((chunk_size, *x.shape[1:]), device=device, dtype=dtype)
+    c = x.shape[1]
+    x_flat = x.reshape(bsz, c, n)
+    base_flat = base.expand(bsz, c, *base.shape[2:]).reshape(bsz, c, -1).expand(bsz, c, n).contiguous()
+    state = torch.empty((c, n), device=device, dtype=dtype)  # the current clip of the curve being built
+    prev: tuple[int, int, int] | None = None
     logits_all: list[torch.Tensor] = []
-    chunks = range(0, len(jobs), int(chunk_size))
+    chunks = range(0, len(jobs), chunk_size)
     if progress:
         from tqdm.auto import tqdm
 
@@ -286,11 +314,24 @@ def deletion_insertion(
     try:
         with torch.no_grad():
             for c0 in chunks:
-                sel = job_t[c0:c0 + int(chunk_size)]
-                cb, kind, k = sel[:, 0], sel[:, 1], sel[:, 2]
-                gone = step[cb] <= k.view(-1, 1, 1, 1, 1)  # deletion: voxels removed by step k
-                gone = torch.where((kind == 1).view(-1, 1, 1, 1, 1), ~gone, gone)  # insertion: the complement
-                logits_all.append(model(torch.where(gone, base[cb], x[cb])).float())
+                sel = jobs[c0:c0 + chunk_size]
+                for i, (b, kind, k) in enumerate(sel):
+                    # deletion: x with the first counts[k] voxels taken from the removed clip;
+                    # insertion: the removed clip with the first counts[k] voxels taken from x.
+                    # Consecutive steps of one curve only add voxels, so one running clip per curve is
+                    # updated in place (also across chunks) and copied into the batch.
+                    if prev is not None and prev[:2] == (b, kind) and prev[2] <= k:
+                        lo = counts[b][prev[2]]
+                    else:
+                        state.copy_(base_flat[b] if kind == 1 else x_flat[b])
+                        lo = 0
+                    idx = order[b, lo:counts[b][k]]
+                    if idx.numel():
+                        source = x_flat[b] if kind == 1 else base_flat[b]
+                        state.index_copy_(1, idx, source.index_select(1, idx))
+                    buf[i].view(c, n).copy_(state)
+                    prev = (b, kind, k)
+                logits_all.append(model(buf[:len(sel)]).float())
     finally:
         for m, flag in modes:
             m.training = flag
