@@ -176,6 +176,18 @@ def test_explain_clip_all_stitches_windows_into_a_gif(tiny_registered, small_vid
     assert gif.shape[0] == len(covered) and gif.shape[1:3] == (48, 64)
 
 
+def test_short_video_needs_pad(tiny_registered, small_video, tmp_path, capsys):
+    argv = ["explain", small_video, "--model", tiny_registered, "--method", "gradient", "--frames", "30",
+            "--no-curves", "--quiet", "--out", tmp_path / "p"]
+    rc, _, err = run_cli(capsys, *argv)
+    assert rc == 2 and err.count("\n") == 1 and "--pad" in err
+    rc, _, err = run_cli(capsys, *argv, "--pad", "loop")
+    assert rc == 0, err
+    result = json.loads((tmp_path / "p" / "result.json").read_text())
+    assert len(result["clip"]["frame_indices"]) == 30 and max(result["clip"]["frame_indices"]) == 19
+    assert decode(tmp_path / "p" / "overlay_gradient.mp4").shape[0] == 30
+
+
 def test_stitch_averages_normalised_windows():
     from vidxai.commands.explain import stitch
 

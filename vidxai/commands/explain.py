@@ -79,6 +79,8 @@ def add_explain_arguments(p: argparse.ArgumentParser, video: bool = True) -> Non
     p.add_argument("--frames", type=int, default=None, metavar="N", help="frames per clip (default: the model's)")
     p.add_argument("--stride", type=int, default=None, metavar="S",
                    help="window stride for --clip all (default: half a window)")
+    p.add_argument("--pad", default="none", choices=("none", "repeat", "loop"),
+                   help="videos shorter than a clip: fail (default), repeat the last frame, or loop")
     p.add_argument("--batch-size", type=int, default=4, metavar="B", help="windows explained per call (--clip all)")
     p.add_argument("--out", default=DEFAULT_OUT if video else None, metavar="DIR",
                    help=f"output folder (default: ./{DEFAULT_OUT})")
@@ -173,8 +175,21 @@ def _set_frame_indices(geometry, indices: np.ndarray):
     return geometry
 
 
-def prepare_clips(path: str, spec, clip: str | tuple[int, int], num_frames: int, stride: int | None) -> Clips:
+def prepare_clips(path: str, spec, clip: str | tuple[int, int], num_frames: int, stride: int | None,
+                  pad: bool | str = False) -> Clips:
     """Read the frames and build the model input for ``--clip`` (one clip, or sliding windows for ``all``)."""
+    from ..errors import TooFewFramesError
+
+    try:
+        return _prepare_clips(path, spec, clip, num_frames, stride, pad)
+    except TooFewFramesError as e:
+        if pad:
+            raise
+        msg = str(e).split("; pass pad")[0]
+        raise TooFewFramesError(f"{msg}; use --pad repeat or --pad loop, or fewer --frames") from None
+
+
+def _prepare_clips(path: str, spec, clip, num_frames: int, stride: int | None, pad) -> Clips:
     from .. import io
 
     info = io.video_info(path)
@@ -184,7 +199,8 @@ def prepare_clips(path: str, spec, clip: str | tuple[int, int], num_frames: int,
         stride = stride or max(1, num_frames // 2)
         if stride < 1:
             raise InputError(f"--stride must be >= 1, got {stride}")
-        windows = [np.asarray(w, dtype=np.int64) for w in io.sliding_windows(info.num_frames, num_frames, stride)]
+        windows = [np.asarray(w, dtype=np.int64)
+                   for w in io.sliding_windows(info.num_frames, num_frames, stride, pad=pad)]
         if not windows:
             from ..errors import TooFewFramesError
 
@@ -200,7 +216,7 @@ def prepare_clips(path: str, spec, clip: str | tuple[int, int], num_frames: int,
             geoms.append(_set_frame_indices(g, w))
         return Clips(torch.stack(tensors), windows, geoms, frames, np.arange(lo, lo + frames.shape[0]),
                      float(video.fps or info.fps), "all", info_d)
-    kwargs: dict[str, Any] = {"num_frames": num_frames}
+    kwargs: dict[str, Any] = {"num_frames": num_frames, "pad": pad}
     if isinstance(clip, tuple):
         start, end = clip
         end = info.num_frames if end == -1 else end
@@ -313,6 +329,7 @@ def explain_video(
     frames: int | None = None,
     stride: int | None = None,
     batch_size: int = 4,
+    pad: str = "none",
     out: str | os.PathLike = DEFAULT_OUT,
     fmt: str = "mp4",
     alpha: float = 0.5,
@@ -394,7 +411,7 @@ def explain_video(
         raise InputError(f"{model_name} takes exactly {spec.num_frames} frames per clip; got --frames {n}")
 
     t0 = time.perf_counter()
-    clips = prepare_clips(video, spec, clip, n, stride)
+    clips = prepare_clips(video, spec, clip, n, stride, pad=False if pad in (None, "none", False) else pad)
     timings["read_s"] = time.perf_counter() - t0
     n_windows = clips.x.shape[0]
     log(f"{model_name}: {spec.describe()} | {Path(video).name}: {clips.info['width']}x{clips.info['height']}, "
@@ -554,7 +571,7 @@ def explain_video(
         "fps": render_fps,
         "params": {"methods": methods, "method_params": params, "alpha": alpha, "colormap": colormap,
                    "topk": topk, "clip": clip if isinstance(clip, str) else list(clip), "frames": n,
-                   "stride": stride, "batch_size": batch_size, "seed": seed, "device": str(model.device),
+                   "stride": stride, "pad": pad, "batch_size": batch_size, "seed": seed, "device": str(model.device),
                    "curves": curves, "curve_steps": curve_steps, "curve_baseline": curve_baseline},
         "timings": timings,
         "versions": _versions(),
@@ -594,7 +611,8 @@ def run(args: argparse.Namespace) -> int:
         explain_video(
             args.video, model=args.model, weights=args.weights, methods=methods,
             params=parse_params(args.param, methods), target=parse_target(args.target), topk=args.topk,
-            clip=args.clip, frames=args.frames, stride=args.stride, batch_size=args.batch_size, out=args.out,
+            clip=args.clip, frames=args.frames, stride=args.stride, batch_size=args.batch_size, pad=args.pad,
+            out=args.out,
             fmt=args.format, alpha=args.alpha, colormap=args.colormap, fps=args.fps, device=args.device,
             seed=args.seed, curves=args.curves, curve_steps=args.curve_steps, curve_baseline=args.curve_baseline,
             html=args.html, quiet=args.quiet)
