@@ -63,10 +63,10 @@ def test_input_x_gradient_matches_captum(net_and_model, tiny_clip):
 @pytest.mark.parametrize("rule", ["gausslegendre", "riemann_middle", "riemann_left", "riemann_right"])
 def test_integrated_gradients_matches_captum(net_and_model, tiny_clip, rule):
     net, model = net_and_model
-    ref = captum_attr.IntegratedGradients(net).attribute(tiny_clip.clone(), target=torch.tensor(TARGETS), n_steps=12,
+    ref = captum_attr.IntegratedGradients(net).attribute(tiny_clip.clone(), target=torch.tensor(TARGETS), n_steps=6,
                                                          method=rule, internal_batch_size=5)
-    # internal_batch_size 5 does not divide 2 clips x 12 steps: the chunking must not matter.
-    res = attribute(model, "integrated-gradients", tiny_clip, TARGETS, n_steps=12, rule=rule, internal_batch_size=5)
+    # internal_batch_size 5 does not divide 2 clips x 6 steps: the chunking must not matter.
+    res = attribute(model, "integrated-gradients", tiny_clip, TARGETS, n_steps=6, rule=rule, internal_batch_size=5)
     assert_close(res.raw, ref)
 
 
@@ -112,14 +112,16 @@ def test_gaussian_blur_matches_reference():
 
 def test_integrated_gradients_completeness(net_and_model, tiny_clip):
     _, model = net_and_model
-    res = attribute(model, "integrated-gradients", tiny_clip, TARGETS, n_steps=48, baseline="zeros")
+    res = attribute(model, "integrated-gradients", tiny_clip, TARGETS, n_steps=32, baseline="zeros")
     logits = model(tiny_clip).detach()
     f_x = logits[torch.arange(2), torch.tensor(TARGETS)]
     f_0 = model(torch.zeros_like(tiny_clip)).detach()[torch.arange(2), torch.tensor(TARGETS)]
     total = res.raw.flatten(1).sum(1)
-    assert torch.allclose(total, f_x - f_0, atol=2e-3 * float((f_x - f_0).abs().max()) + 1e-6)
+    assert torch.allclose(total, f_x - f_0, atol=3e-3 * float((f_x - f_0).abs().max()) + 1e-6)
     assert torch.allclose(res.extras["convergence_delta"], total - (f_x - f_0), atol=1e-5)
     assert torch.allclose(res.logits, logits, atol=1e-6)
+    coarse = attribute(model, "integrated-gradients", tiny_clip, TARGETS, n_steps=3, baseline="zeros")
+    assert (coarse.extras["convergence_delta"].abs() > res.extras["convergence_delta"].abs()).all()
 
 
 def test_smoothgrad_without_noise_matches_captum_noise_tunnel(net_and_model, tiny_clip):
@@ -234,8 +236,8 @@ def test_guided_backprop_on_r3d18_matches_captum():
     tvm = pytest.importorskip("torchvision.models.video")
     torch.manual_seed(0)
     net = tvm.r3d_18(num_classes=6).eval()
-    x = torch.randn(1, 3, 4, 32, 32, generator=torch.Generator().manual_seed(2))
-    model = vidxai.wrap(net, spec=vidxai.InputSpec(num_frames=4, crop=(32, 32)), num_classes=6)
+    x = torch.randn(1, 3, 2, 16, 16, generator=torch.Generator().manual_seed(2))
+    model = vidxai.wrap(net, spec=vidxai.InputSpec(num_frames=2, crop=(16, 16)), num_classes=6)
     ref = captum_attr.GuidedBackprop(net).attribute(x.clone(), target=4)
     assert_close(attribute(model, "guided-backprop", x, 4).raw, ref)
     ref = captum_attr.Saliency(net).attribute(x.clone(), target=4, abs=False)
@@ -350,3 +352,49 @@ def test_explain_api_runs_every_gradient_method(tiny_model, tiny_clip):
         params = {"n_steps": 4} if name == "integrated-gradients" else {"n_samples": 2} if name == "smoothgrad" else {}
         exp = vidxai.explain(tiny_model, tiny_clip[0], method=name, target="c2", **params)
         assert exp.saliency.shape == (8, 32, 32) and exp.target == 2 and exp.method == name
+
+
+def test_x3d_random_weights_match_captum():
+    x3d = pytest.importorskip("pytorchvideo.models.x3d")
+    torch.manual_seed(0)
+    net = x3d.create_x3d(input_clip_length=4, input_crop_size=32, model_num_class=3, width_factor=1.0,
+                         depth_factor=1.0, head_dim_out=32, head_activation=None).eval()
+    model = vidxai.wrap(net, spec=vidxai.InputSpec(num_frames=4, crop=(32, 32)), num_classes=3)
+    x = torch.randn(1, 3, 4, 32, 32, generator=torch.Generator().manual_seed(3))
+    t = torch.tensor([2])
+    assert_close(attribute(model, "gradient", x, [2]).raw,
+                 captum_attr.Saliency(net).attribute(x.clone(), target=t, abs=False))
+    assert_close(attribute(model, "integrated-gradients", x, [2], n_steps=2).raw,
+                 captum_attr.IntegratedGradients(net).attribute(x.clone(), target=t, n_steps=2), rtol=1e-4)
+
+
+class TwoPathway(nn.Module):
+    """A SlowFast-shaped toy: one conv per pathway, pooled, concatenated, one classifier."""
+
+    def __init__(self):
+        super().__init__()
+        self.slow = nn.Sequential(nn.Conv3d(3, 4, 3, padding=1), nn.ReLU())
+        self.fast = nn.Sequential(nn.Conv3d(3, 2, 3, padding=1), nn.ReLU(inplace=True))
+        self.fc = nn.Linear(6, 3)
+
+    def forward(self, xs):
+        slow, fast = xs
+        feats = [self.slow(slow).mean(dim=(2, 3, 4)), self.fast(fast).mean(dim=(2, 3, 4))]
+        return self.fc(torch.cat(feats, 1))
+
+
+def test_two_pathway_model_gradients_cover_both_pathways():
+    torch.manual_seed(0)
+    spec = vidxai.InputSpec(num_frames=8, crop=(16, 16), pathways=2, slowfast_alpha=4)
+    model = vidxai.wrap(TwoPathway().eval(), spec=spec, num_classes=3)
+    x = torch.randn(1, 3, 8, 16, 16, generator=torch.Generator().manual_seed(0))
+    for name, ref_cls in [("gradient", captum_attr.Saliency), ("guided-backprop", captum_attr.GuidedBackprop)]:
+        kwargs = {"abs": False} if name == "gradient" else {}
+        ref = ref_cls(model).attribute(x.clone(), target=1, **kwargs)
+        res = attribute(model, name, x, 1)
+        assert_close(res.raw, ref)
+        # Frames read by the slow pathway (0 and 7) get gradient from both pathways, the others from fast only.
+        slow_frames = model.pathways(torch.arange(8.0).view(1, 1, 8, 1, 1))[0].flatten().long().tolist()
+        assert slow_frames == [0, 7]
+    for name in ("input-x-gradient", "integrated-gradients", "smoothgrad", "lrp-epsilon"):
+        assert attribute(model, name, x, 1).saliency.shape == (1, 8, 16, 16)
