@@ -6,14 +6,17 @@ demuxing packets once, no decoding, cached by path/size/mtime) gives the frame c
 positions, so a range is read by seeking to the keyframe at or before its first frame and decoding only up
 to its last frame.
 
-Two ways to number frames after a seek, chosen per file when the index is built:
+After a seek to (at or before) the keyframe, packets up to the keyframe are skipped undecoded; the
+landing packet is recognised in the index, so a seek that lands past the keyframe or somewhere unknown
+(MPEG-PS seeks by byte position) falls back to decoding from the start, which is correct by definition.
 
-* ``pts``: containers with real presentation timestamps (mp4, mkv, webm, gif, ...). A frame's index is the
-  rank of its pts among all packet pts.
+Two ways to number frames:
+
+* ``pts``: containers with real presentation timestamps (mp4, mov, mkv, webm, ts, mpg, flv, gif, ...). A
+  frame's index is the rank of its pts among all packet pts.
 * ``order``: AVI (whose "pts" are decode-order counters that do not follow display order when the stream
-  has B-frames) and streams without timestamps. A seek must land on a keyframe packet whose position in
-  the packet list is known; frames then count up from that position. Anything unexpected falls back to
-  decoding from the start, which is correct by definition.
+  has B-frames) and streams without timestamps (raw H.264). Frames count up from the keyframe's packet
+  position.
 """
 from __future__ import annotations
 
@@ -77,10 +80,9 @@ class _Index:
     mode: str  # "pts" or "order"
     kf_frame: np.ndarray  # frame index of each keyframe, ascending
     kf_seek_ts: np.ndarray  # timestamp (stream time base) to seek to for each keyframe
+    kf_pos: np.ndarray  # packet position (demux order) of each keyframe
     pts_to_index: dict  # pts mode: presentation timestamp -> frame index
-    packet_pos: dict  # order mode: (pts, dts) -> packet position
-    packet_pts: list  # order mode: pts of each packet
-    kf_packet: np.ndarray  # order mode: is packet i a keyframe
+    packet_pos: dict  # pts (pts mode) or (pts, dts) (order mode) -> packet position in demux order
     coded_size: tuple = (0, 0)  # (width, height) of decoded frames before rotation
 
 
@@ -172,33 +174,32 @@ def _build_index(p: Path) -> _Index:
         key_arr[0] = True  # no keyframe flags at all (raw formats): treat the first packet as the only entry point
     has_pts = all(v is not None for v in pts)
     use_pts = has_pts and "avi" not in fmt.split(",") and len(set(pts)) == n
+    # Packets are recognised after a seek by pts where pts are unique (demuxers such as matroska recompute
+    # dts differently after a seek), else by (pts, dts).
+    packet_pos: dict = {}
+    for i, k in enumerate(pts if use_pts else zip(pts, dts)):
+        packet_pos.setdefault(k, i)
     if use_pts:
         order = np.argsort(np.asarray(pts, np.int64), kind="stable")
         rank = np.empty(n, np.int64)
         rank[order] = np.arange(n)
         pts_to_index = {int(pts[i]): int(rank[i]) for i in range(n)}
         kf_pos = np.flatnonzero(key_arr)
+        kf_pos = kf_pos[np.argsort(rank[kf_pos], kind="stable")]
         kf_frame = rank[kf_pos]
-        # FFmpeg seeks these containers by presentation time (mov: seeking to a keyframe's dts lands one
-        # keyframe early); an overshoot is caught after the seek and falls back to decoding from the start.
-        seek_ts = np.asarray([pts[i] for i in kf_pos], np.int64)
-        srt = np.argsort(kf_frame, kind="stable")
-        kf_frame, seek_ts = kf_frame[srt], seek_ts[srt]
-        mode, packet_pos, packet_pts = "pts", {}, []
+        mode = "pts"
     else:
-        kf_frame = np.flatnonzero(key_arr)
-        stamps = [d if d is not None else q for q, d in zip(pts, dts)]
-        seekable = np.asarray([stamps[i] is not None for i in kf_frame], bool)
-        kf_frame = kf_frame[seekable]
-        seek_ts = np.asarray([stamps[i] for i in kf_frame], np.int64)
-        if kf_frame.size == 0 or kf_frame[0] != 0:
-            kf_frame = np.concatenate([[0], kf_frame]).astype(np.int64)
-            seek_ts = np.concatenate([[0], seek_ts]).astype(np.int64)
+        kf_pos = np.flatnonzero(key_arr)
+        kf_pos = kf_pos[[pts[i] is not None or dts[i] is not None for i in kf_pos]]
+        if kf_pos.size == 0 or kf_pos[0] != 0:
+            kf_pos = np.concatenate([[0], kf_pos]).astype(np.int64)
+        kf_frame = kf_pos.copy()
         mode, pts_to_index = "order", {}
-        packet_pos = {}
-        for i, k in enumerate(zip(pts, dts)):
-            packet_pos.setdefault(k, i)
-        packet_pts = list(pts)
+    # Seek to the smaller of the keyframe's pts and dts: demuxers seek by one or the other (mov by pts, mpegts
+    # by dts), so this lands at or before the keyframe; packets up to it are then skipped without decoding.
+    stamps = [min(v for v in (pts[i], dts[i]) if v is not None) if (pts[i], dts[i]) != (None, None) else 0
+              for i in kf_pos]
+    seek_ts = np.asarray(stamps, np.int64)
     if fps <= 0:
         dur = stream_duration or container_duration
         fps = n / dur if dur > 0 else 25.0
@@ -208,7 +209,7 @@ def _build_index(p: Path) -> _Index:
                      duration=duration, container=fmt, pix_fmt=pix_fmt, keyframes=int(key_arr.sum()),
                      rotation=rotation)
     return _Index(info=info, mode=mode, kf_frame=np.asarray(kf_frame, np.int64), kf_seek_ts=seek_ts,
-                  pts_to_index=pts_to_index, packet_pos=packet_pos, packet_pts=packet_pts, kf_packet=key_arr,
+                  kf_pos=np.asarray(kf_pos, np.int64), pts_to_index=pts_to_index, packet_pos=packet_pos,
                   coded_size=(width, height))
 
 
@@ -264,34 +265,41 @@ def _decode_group(c, s, p: Path, idx: _Index, first: int, last: int, wanted: set
                   width: int, height: int, from_start: bool) -> None:
     """Decode frames ``first..last`` (inclusive) and hand those in ``wanted`` to ``store(i, rgb)``.
 
-    ``wanted`` is consumed (indices are removed as they are stored)."""
+    ``wanted`` is consumed (indices are removed as they are stored). After a seek, packets before the target
+    keyframe are skipped undecoded; landing past it, on an unknown packet, or missing frames raise _Fallback.
+    """
     k = int(np.searchsorted(idx.kf_frame, first, side="right")) - 1
     seek = not from_start and k > 0
+    target = int(idx.kf_pos[k]) if seek else 0
     if seek:  # groups come in ascending order, so only the first one can start at frame 0 on a fresh container
         c.seek(int(idx.kf_seek_ts[k]), stream=s, backward=True, any_frame=False)
         STATS["seeks"] += 1
-    counter = 0 if not seek else None  # order mode: index of the next decoded frame
-    landed_pts = None
+    landed = not seek
+    counter = 0 if not seek else int(idx.kf_frame[k])  # order mode: index of the next decoded frame
     previous = -1
     first_frame = True
     k_rot = idx.info.rotation // 90
     try:
         for pk in c.demux(s):
-            if idx.mode == "order" and counter is None:
-                if pk.size == 0:
+            if not landed:
+                if pk.size == 0 or pk.is_discard:
                     continue
-                pos = idx.packet_pos.get((pk.pts, pk.dts))
-                if pos is None or not idx.kf_packet[pos] or pos > first:
+                pos = idx.packet_pos.get(pk.pts if idx.mode == "pts" else (pk.pts, pk.dts))
+                if pos is None or pos > target:
                     raise _Fallback
-                counter = pos
-                landed_pts = idx.packet_pts[pos]
+                if pos < target:
+                    continue  # before the keyframe we want: skip without decoding
+                landed = True
             for f in pk.decode():
                 STATS["decoded"] += 1
                 if idx.mode == "pts":
-                    i = idx.pts_to_index.get(f.pts, previous + 1) if f.pts is not None else previous + 1
+                    if f.pts is None:
+                        i = previous + 1
+                    else:
+                        i = idx.pts_to_index.get(f.pts, -1)
+                        if i < 0:  # a frame of no counted packet (e.g. outside an mp4 edit list): not a frame
+                            continue
                 else:
-                    if seek and first_frame and f.pts is not None and landed_pts is not None and f.pts != landed_pts:
-                        raise _Fallback
                     i = counter
                     counter += 1
                 if first_frame and seek and i > first:
@@ -308,6 +316,8 @@ def _decode_group(c, s, p: Path, idx: _Index, first: int, last: int, wanted: set
                         return
     except av.FFmpegError as e:
         raise VideoDecodeError(f"cannot decode {p}: {_reason(e)}") from None
+    if seek and wanted:
+        raise _Fallback  # the stream ended before the frames the index promised: trust only a full decode
 
 
 def _groups(idx: _Index, needed: np.ndarray) -> list[np.ndarray]:
