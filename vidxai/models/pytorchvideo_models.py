@@ -47,14 +47,15 @@ _X3D = {"head_activation": None}  # X3D-XS/S/M share one network; only the clip 
 
 MODELS = [
     # Test-time sizes from the pytorchvideo model zoo / hub tutorial (X3D-XS/S: 182 px, X3D-M: 256 px).
+    # min_frames: the heads' average pools have a fixed temporal extent (e.g. X3D-S pools 13 frames).
     _PV("x3d_xs", "x3d:create_x3d", {"input_clip_length": 4, "input_crop_size": 160, **_X3D},
-        f"{_ZOO}/X3D_XS.pyth", _spec(4, 182, 182), ("blocks.4",),
+        f"{_ZOO}/X3D_XS.pyth", _spec(4, 182, 182, min_frames=4), ("blocks.4",),
         "X3D-XS 4x12 (Feichtenhofer 2020), Kinetics-400, pytorchvideo"),
     _PV("x3d_s", "x3d:create_x3d", {"input_clip_length": 13, "input_crop_size": 160, **_X3D},
-        f"{_ZOO}/X3D_S.pyth", _spec(13, 182, 182), ("blocks.4",),
+        f"{_ZOO}/X3D_S.pyth", _spec(13, 182, 182, min_frames=13), ("blocks.4",),
         "X3D-S 13x6 (Feichtenhofer 2020), Kinetics-400, pytorchvideo"),
     _PV("x3d_m", "x3d:create_x3d", {"input_clip_length": 16, "input_crop_size": 224, **_X3D},
-        f"{_ZOO}/X3D_M.pyth", _spec(16, 256, 256), ("blocks.4",),
+        f"{_ZOO}/X3D_M.pyth", _spec(16, 256, 256, min_frames=16), ("blocks.4",),
         "X3D-M 16x5 (Feichtenhofer 2020), Kinetics-400, pytorchvideo"),
     _PV("slow_r50", "resnet:create_resnet",
         {"stem_conv_kernel_size": (1, 7, 7), "head_pool_kernel_size": (8, 7, 7), "model_depth": 50},
