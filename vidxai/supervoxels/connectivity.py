@@ -142,7 +142,7 @@ def count_labels(labels: torch.Tensor) -> torch.Tensor:
 
 
 def enforce_connectivity(labels: torch.Tensor, min_size: int, features: torch.Tensor | None = None,
-                         max_rounds: int = 20, backend: str = "auto") -> torch.Tensor:
+                         max_rounds: int = 50, backend: str = "auto") -> torch.Tensor:
     """Split labels into connected components and merge those smaller than ``min_size`` voxels.
 
     With ``features`` ``(B, F, T, H, W)`` a small component joins the touching component whose mean feature
@@ -150,67 +150,90 @@ def enforce_connectivity(labels: torch.Tensor, min_size: int, features: torch.Te
     background); without, it joins the largest touching component. Ties go to the smaller id, which makes
     the result deterministic. Rounds repeat until no small component touches another.
 
+    The voxels are visited only to find the components, their sizes/feature sums and which components
+    touch; the merging rounds then work on that small region-adjacency graph.
+
     Returns ``(B, T, H, W)`` long labels 0..K_b-1 per clip (ordered by first voxel), each one connected
     component.
     """
     _check(labels, "enforce_connectivity")
     b = labels.shape[0]
-    n = labels[0].numel()
-    comp = _compact(_raw_components(labels, backend))
-    # Global ids: clip i's components live in [i*n, i*n + M_i).
-    comp = (comp + torch.arange(b, device=comp.device).view(b, 1, 1, 1) * n)
-    total = b * n
-    ids = torch.arange(total, device=comp.device)
-    feat = None
+    device = labels.device
+    comp = _compact(_raw_components(labels, backend))  # per clip 0..M_b-1, ordered by first voxel
+    per_clip = comp.flatten(1).amax(1) + 1
+    offset = torch.cumsum(per_clip, 0) - per_clip
+    gid = comp + offset.view(b, 1, 1, 1)  # global ids 0..M-1, still ordered by (clip, first voxel)
+    m = int(per_clip.sum())
+    flat = gid.reshape(-1)
+    sizes = torch.bincount(flat, minlength=m)
+    ids = torch.arange(m, device=device)
+    if min_size <= 1 or not bool((sizes < min_size).any()):
+        return comp
+    sums = None
     if features is not None:
         if features.ndim != 5 or features.shape[0] != b or features.shape[2:] != labels.shape[1:]:
             raise ValueError(f"features must be (B, F, T, H, W) matching labels {tuple(labels.shape)}, "
                              f"got {tuple(features.shape)}")
-        feat = features.movedim(1, -1).reshape(total, -1).to(torch.float64)
-    for _ in range(max_rounds if min_size > 1 else 0):
-        flat = comp.view(-1)
-        sizes = torch.bincount(flat, minlength=total)
-        small = (sizes > 0) & (sizes < min_size)
-        if not bool(small.any()):
-            break
-        # Adjacent pairs (src small, dst any other component), from face neighbours in t, y, x.
-        srcs, dsts = [], []
-        for dim in (1, 2, 3):
-            length = comp.shape[dim]
-            if length < 2:
-                continue
-            a = comp.narrow(dim, 0, length - 1).reshape(-1)
-            c = comp.narrow(dim, 1, length - 1).reshape(-1)
-            differ = (a != c) & (small[a] | small[c])
+        feat = features.movedim(1, -1).reshape(flat.numel(), -1).to(torch.float64)
+        sums = torch.zeros(m, feat.shape[1], dtype=torch.float64, device=device).index_add_(0, flat, feat)
+    # Region adjacency graph: unique unordered pairs of touching components.
+    pairs = []
+    for dim in (1, 2, 3):
+        length = gid.shape[dim]
+        if length > 1:
+            a = gid.narrow(dim, 0, length - 1).reshape(-1)
+            c = gid.narrow(dim, 1, length - 1).reshape(-1)
+            differ = a != c
             a, c = a[differ], c[differ]
-            for src, dst in ((a, c), (c, a)):
-                keep = small[src]
-                srcs.append(src[keep])
-                dsts.append(dst[keep])
-        src, dst = torch.cat(srcs), torch.cat(dsts)
-        if src.numel() == 0:
+            pairs.append(torch.minimum(a, c) * m + torch.maximum(a, c))
+    edges = torch.unique(torch.cat(pairs)) if pairs else torch.zeros(0, dtype=torch.long, device=device)
+    eu, ev = edges // m, edges % m
+    mapping = ids.clone()
+    for _ in range(max_rounds):
+        small = sizes < min_size
+        cand = small[eu] | small[ev]
+        if not bool(cand.any()):
             break
-        if feat is None:
-            # Largest neighbour, packed as (size, -id) in one integer so amax picks it.
-            score = -(sizes[dst] * total + (total - 1 - dst)).double()
+        src = torch.cat((eu[cand & small[eu]], ev[cand & small[ev]]))
+        dst = torch.cat((ev[cand & small[eu]], eu[cand & small[ev]]))
+        if sums is None:
+            score = -(sizes[dst] * m + (m - 1 - dst)).double()  # largest neighbour, then smaller id
         else:
-            means = torch.zeros(total, feat.shape[1], dtype=torch.float64, device=comp.device)
-            means.index_add_(0, flat, feat)
-            means /= sizes.clamp_min(1).unsqueeze(1)
+            means = sums / sizes.clamp_min(1).unsqueeze(1)
             score = (means[src] - means[dst]).pow(2).sum(1)
-        best = torch.full((total,), float("inf"), dtype=torch.float64, device=comp.device)
+        best = torch.full((m,), float("inf"), dtype=torch.float64, device=device)
         best.scatter_reduce_(0, src, score, reduce="amin")
         winner = score == best[src]
-        target = torch.full((total,), total, dtype=torch.long, device=comp.device)
+        target = torch.full((m,), m, dtype=torch.long, device=device)
         target.scatter_reduce_(0, src[winner], dst[winner], reduce="amin")
-        mapping = torch.where(target < total, target, ids)
+        step = torch.where(target < m, target, ids)
         # Nearest-neighbour choices can only form 2-cycles (a -> b -> a): the smaller id stays a root.
-        mutual = (mapping[mapping] == ids) & (mapping != ids) & (ids < mapping)
-        mapping = torch.where(mutual, ids, mapping)
+        mutual = (step[step] == ids) & (step != ids)
+        step = torch.where(mutual & (ids < step), ids, step)
         while True:  # chains a -> b -> c: pointer jumping
-            nxt = mapping[mapping]
-            if torch.equal(nxt, mapping):
+            nxt = step[step]
+            if torch.equal(nxt, step):
                 break
-            mapping = nxt
-        comp = mapping[comp]
-    return _compact(comp)
+            step = nxt
+        # Apply the round to the graph: sizes/sums move to the roots, edges are relabelled and deduplicated.
+        sizes = torch.zeros_like(sizes).index_add_(0, step, sizes)
+        if sums is not None:
+            sums = torch.zeros_like(sums).index_add_(0, step, sums)
+        mapping = step[mapping]
+        eu, ev = step[eu], step[ev]
+        keep = eu != ev
+        edges = torch.unique(torch.minimum(eu[keep], ev[keep]) * m + torch.maximum(eu[keep], ev[keep]))
+        eu, ev = edges // m, edges % m
+        sizes = torch.where(step == ids, sizes, torch.zeros_like(sizes).fill_(min_size))  # merged ids: inert
+    # Renumber the surviving roots per clip in order of their first voxel (= their smallest member id).
+    first = torch.full((m,), m, dtype=torch.long, device=device).scatter_reduce_(0, mapping, ids, reduce="amin")
+    is_root = first < m
+    roots = torch.nonzero(is_root).squeeze(1)
+    order = roots[torch.argsort(first[roots])]
+    rank = torch.zeros(m, dtype=torch.long, device=device)
+    rank[order] = torch.arange(order.numel(), device=device)
+    clip_of = torch.repeat_interleave(torch.arange(b, device=device), per_clip)
+    kept = torch.bincount(clip_of[roots], minlength=b)
+    new_offset = torch.cumsum(kept, 0) - kept
+    newid = rank - new_offset[clip_of]
+    return newid[mapping][gid]

@@ -28,6 +28,7 @@ Time
 """
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -181,7 +182,7 @@ def slic3d(volume: torch.Tensor, n_segments: int = 120, compactness: float = 10.
            grid: tuple[int, int, int] | None = None, extra: torch.Tensor | None = None,
            extra_weight: float = 10.0, max_iter: int = 10, enforce_connectivity: bool = True,
            min_size_factor: float = 0.5, lab: bool = True, move_seeds: bool = True,
-           search: str = "local", coarse: int | str = "auto", merge: str = "nearest",
+           search: str = "local", coarse: int | str = "auto", refine: int = 1, merge: str = "nearest",
            connectivity_backend: str = "auto",
            return_info: bool = False):
     """SLIC supervoxels for a batch of clips.
@@ -207,9 +208,11 @@ def slic3d(volume: torch.Tensor, n_segments: int = 120, compactness: float = 10.
         move_seeds: move each seed to the lowest-gradient voxel of its 3 x 3 x 3 neighbourhood.
         search: ``"local"`` (default) compares a voxel with the 2 x 2 x 2 seeds around it (original SLIC's
             2S x 2S window); ``"wide"`` with the 3 x 3 x 3 seeds of its cell's neighbourhood.
-        coarse: run the first ``max_iter - 2`` iterations on ``coarse x coarse`` (y, x) pooled voxels and the
-            last 2 at full resolution; ``"auto"`` uses 2 when the seed interval is at least 8 pixels, 1 (all
-            iterations at full resolution) otherwise.
+        coarse: run the first ``max_iter - refine`` iterations on voxels pooled ``coarse x coarse`` in (y, x)
+            (and in t when temporal cells are at least ``2 * coarse`` frames long), the last ``refine`` at
+            full resolution (the last one only assigns). ``"auto"`` uses 4 when the spatial seed interval is
+            at least 16 pixels, 2 when at least 8, else 1 (every iteration at full resolution).
+        refine: full-resolution iterations after the coarse ones (default 1).
         merge: where a fragment smaller than the minimum size goes: ``"nearest"`` (default), the touching
             segment with the closest mean colour/extra features; ``"largest"``, the largest touching segment.
         connectivity_backend: connected components by ``"skimage"`` (CPU default), ``"torch"`` (GPU default)
@@ -309,11 +312,16 @@ def slic3d(volume: torch.Tensor, n_segments: int = 120, compactness: float = 10.
     # Coarse-to-fine: the first iterations run on 2 x 2 (y, x) pooled voxels (4x less work; pooling is
     # linear, so the centre updates use exact sums), the last full-resolution ones refine the boundaries.
     if coarse == "auto":
-        coarse = 2 if min(sg.spacing[1], sg.spacing[2]) >= 8 and max_iter > 2 else 1
+        spacing = min(sg.spacing[1], sg.spacing[2])
+        coarse = 4 if spacing >= 16 else 2 if spacing >= 8 else 1
+        coarse = coarse if max_iter > refine else 1
+    coarse = int(coarse)
     max_iter = max(1, int(max_iter))
-    fine_iter = max_iter if coarse == 1 else min(max_iter, 2)
+    fine_iter = max_iter if coarse == 1 else max(1, min(max_iter, int(refine)))
     if coarse > 1:
-        k = (1, int(coarse), int(coarse))
+        # Time is pooled too when temporal cells are at least 2 * coarse frames long.
+        kt = coarse if sg.spacing[0] >= 2 * coarse else 1
+        k = (kt, coarse, coarse)
         ones = feat.new_ones(b, 1, t, h, w)
         sums = F.avg_pool3d(torch.cat((feat, ones), 1), k, stride=k, ceil_mode=True, divisor_override=1)
         mean = sums[:, :nf] / sums[:, nf:]
@@ -363,23 +371,15 @@ def _kmeans(dist_feat: torch.Tensor, sum_feat: torch.Tensor, sub_axes: list[np.n
     """
     b, nf = dist_feat.shape[:2]
     device = dist_feat.device
-    n_items = int(np.prod(dist_feat.shape[2:]))
     n_sub, q = cand.shape
-    sub_t, sub_y, sub_x = (torch.as_tensor(np.asarray(ax), device=device, dtype=torch.long) for ax in sub_axes)
-    ny, nx = sub_shape
-    sub = ((sub_t.view(-1, 1, 1) * ny + sub_y.view(1, -1, 1)) * nx + sub_x.view(1, 1, -1)).reshape(-1)
-    # Group items by sub-cell, padded to the largest sub-cell; padding slots point at a zero row.
-    order = torch.argsort(sub, stable=True)
-    sizes = torch.bincount(sub, minlength=n_sub)
-    vmax = max(int(sizes.max()), 1)
-    starts = torch.cumsum(sizes, 0) - sizes
-    slot = torch.arange(n_items, device=device) - starts[sub[order]]
-    layout = torch.full((n_sub, vmax), n_items, dtype=torch.long, device=device)
-    layout[sub[order], slot] = order
+    layout, valid = _layout(tuple(tuple(int(v) for v in ax) for ax in sub_axes), tuple(sub_shape), n_sub, str(device))
+    vmax = layout.shape[1]
     flat_idx = layout.view(-1)
-    xd = torch.cat((dist_feat.reshape(b, nf, n_items), dist_feat.new_zeros(b, nf, 1)), 2)[:, :, flat_idx]
+    # Gather the items into (B * n_sub, vmax, F); padding slots repeat item 0 and are zeroed in the sums, so
+    # they add nothing to any centre (and their own assignment is never used).
+    xd = dist_feat.reshape(b, nf, -1)[:, :, flat_idx]
     xd = xd.view(b, nf, n_sub, vmax).permute(0, 2, 3, 1).reshape(b * n_sub, vmax, nf)
-    xs = torch.cat((sum_feat.reshape(b, nf + 1, n_items), sum_feat.new_zeros(b, nf + 1, 1)), 2)[:, :, flat_idx]
+    xs = sum_feat.reshape(b, nf + 1, -1)[:, :, flat_idx] * valid.view(1, 1, -1)
     xs = xs.view(b, nf + 1, n_sub, vmax).permute(0, 2, 3, 1).reshape(b * n_sub, vmax, nf + 1)
     choice = None
     for it in range(n_iter):
@@ -404,4 +404,27 @@ def _kmeans(dist_feat: torch.Tensor, sum_feat: torch.Tensor, sub_axes: list[np.n
         sums = sums.view(b, n_cells + 1, nf + 1)[:, :n_cells]
         counts = sums[..., nf:]
         centres = torch.where(counts > 0, (sums[..., :nf] / counts.clamp_min(1)).to(centres.dtype), centres)
-    return centres, (choice, layout)
+    return centres, (choice, torch.where(valid, layout, int(np.prod(dist_feat.shape[2:]))))
+
+
+@functools.lru_cache(maxsize=16)
+def _layout(sub_axes: tuple[tuple[int, ...], ...], sub_shape: tuple[int, int], n_sub: int,
+            device: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """Items grouped by sub-cell: ``(n_sub, vmax)`` item indices (padding: 0) and the mask of real slots.
+
+    Depends only on the volume shape and the seed grid, so it is cached across calls.
+    """
+    sub_t, sub_y, sub_x = (torch.tensor(ax, dtype=torch.long, device=device) for ax in sub_axes)
+    ny, nx = sub_shape
+    sub = ((sub_t.view(-1, 1, 1) * ny + sub_y.view(1, -1, 1)) * nx + sub_x.view(1, 1, -1)).reshape(-1)
+    n_items = sub.numel()
+    order = torch.argsort(sub, stable=True)
+    sizes = torch.bincount(sub, minlength=n_sub)
+    vmax = max(int(sizes.max()), 1)
+    starts = torch.cumsum(sizes, 0) - sizes
+    slot = torch.arange(n_items, device=device) - starts[sub[order]]
+    layout = torch.zeros((n_sub, vmax), dtype=torch.long, device=device)
+    valid = torch.zeros((n_sub, vmax), dtype=torch.bool, device=device)
+    layout[sub[order], slot] = order
+    valid[sub[order], slot] = True
+    return layout, valid
