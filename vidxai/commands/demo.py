@@ -102,7 +102,11 @@ def run(args: argparse.Namespace) -> int:
                            fps=fps, extra={"ground_truth": truth}, **common)
     if not args.quiet:
         pred = result["predictions"][0]
-        verdict = "correct" if pred["index"] == clip.label else f"wrong (true: {clip.class_name})"
+        if pred["name"] == clip.class_name or pred["index"] == clip.label and result["model"]["num_classes"] == len(
+                synthetic.CLASS_NAMES):
+            verdict = "correct"
+        else:
+            verdict = f"true class: {clip.class_name}"
         print(f"prediction: {pred['name']} (p={pred['probability']:.3f}), {verdict}")
         area = truth["actor_area"]
         for m in result["methods"]:

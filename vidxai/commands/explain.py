@@ -507,7 +507,7 @@ def explain_video(
             if geometry is not None:
                 labels = render.labels_to_original(labels, geometry)
             bounds = render.draw_boundaries(over, labels, color=(255, 255, 255), alpha=0.7)
-            entry["boundaries"] = save_rel(out, f"boundaries_{slug(method)}", decorate(bounds, title + " (supervoxels)"),
+            entry["boundaries"] = save_rel(out, f"boundaries_{slug(method)}", decorate(bounds, f"{method} supervoxels"),
                                            render_fps, fmt)
             entry["num_segments"] = int(torch.unique(labels[labels >= 0]).numel())
         if gt_masks is not None:

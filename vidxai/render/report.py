@@ -79,21 +79,24 @@ def render_html(result: dict, directory: str | os.PathLike) -> str:
 
     cards, score_rows, num_videos = [], [], 0
     for m in result.get("methods", []):
-        outs = [m.get("overlay")] + ([m["boundaries"]] if m.get("boundaries") else [])
-        body = []
-        for rel in outs:
-            if rel:
-                body.append(media(directory, rel, fps))
-                num_videos += rel.lower().endswith(VIDEO_SUFFIXES)
         desc = f"<p>{_e(m['description'])}</p>" if m.get("description") else ""
         scores = []
         for key, label in (("deletion_auc", "deletion AUC"), ("insertion_auc", "insertion AUC")):
             if m.get(key) is not None:
                 scores.append(f"{label} {_fmt(m[key])}")
+        if m.get("on_target") is not None:
+            scores.append(f"{100 * m['on_target']:.0f}% on the ground truth")
         if m.get("timing_s") is not None:
             scores.append(f"{_fmt(m['timing_s'], 2)} s")
-        cards.append(f'<div class="card"><h3>{_e(m.get("name"))}</h3>{desc}{"".join(body)}'
-                     f'<p>{" &middot; ".join(scores)}</p></div>')
+        if m.get("overlay"):
+            num_videos += m["overlay"].lower().endswith(VIDEO_SUFFIXES)
+            cards.append(f'<div class="card"><h3>{_e(m.get("name"))}</h3>{desc}{media(directory, m["overlay"], fps)}'
+                         f'<p>{" &middot; ".join(scores)}</p></div>')
+        if m.get("boundaries"):  # segment methods: the supervoxel borders get their own card
+            num_videos += m["boundaries"].lower().endswith(VIDEO_SUFFIXES)
+            n_seg = f"<p>{m['num_segments']} segments, borders in white</p>" if m.get("num_segments") else ""
+            cards.append(f'<div class="card"><h3>{_e(m.get("name"))} supervoxels</h3>{n_seg}'
+                         f'{media(directory, m["boundaries"], fps)}</div>')
         score_rows.append(f"<tr><td>{_e(m.get('name'))}</td><td class='num'>{_fmt(m.get('deletion_auc'))}</td>"
                           f"<td class='num'>{_fmt(m.get('insertion_auc'))}</td><td class='num'>{_fmt(m.get('combined'))}</td>"
                           f"<td class='num'>{_fmt(m.get('timing_s'), 2)}</td></tr>")
