@@ -339,16 +339,23 @@ def test_samplers():
 def test_preprocess_matches_torchvision():
     from torchvision.transforms.v2 import functional as TF
 
-    frames = smooth_frames(4, 60, 90)
+    frames = smooth_frames(4, 60, 91)
     spec = vidxai.InputSpec(num_frames=4, crop=(32, 40), short_side=36, mean=(0.4, 0.5, 0.6), std=(0.2, 0.3, 0.25),
                             value_range=(-1.0, 1.0))
     x, geo = preprocess(frames, spec)
     assert x.shape == (3, 4, 32, 40) and x.dtype == torch.float32
     t = torch.from_numpy(frames).permute(0, 3, 1, 2).float()
-    ref = TF.center_crop(TF.resize(t, [36, 54], antialias=True), [32, 40])
+    resized = TF.resize(t, [36], antialias=True)  # torchvision: short side 36, long side int(36 * 91 / 60) = 54
+    ref = TF.center_crop(resized, [32, 40])
     ref = (ref / 255 * 2 - 1 - torch.tensor(spec.mean)[:, None, None]) / torch.tensor(spec.std)[:, None, None]
     torch.testing.assert_close(x, ref.permute(1, 0, 2, 3), atol=1e-4, rtol=1e-4)
-    assert geo.original_size == (60, 90) and geo.resized_size == (36, 54) and geo.crop_box == (2, 7, 32, 40)
+    assert geo.original_size == (60, 91) and geo.resized_size == tuple(resized.shape[-2:]) == (36, 54)
+    assert geo.crop_box == (2, 7, 32, 40)
+    portrait = vidxai.InputSpec(num_frames=1, crop=(32, 32), short_side=36)  # the width is the short side
+    _, g2 = preprocess(smooth_frames(1, 91, 60), portrait)
+    assert g2.resized_size == tuple(TF.resize(torch.zeros(1, 3, 91, 60), [36]).shape[-2:]) == (54, 36)
+    _, g3 = preprocess(smooth_frames(1, 91, 60), spec)  # crop 32x40 does not fit 54x36: enlarged to fit
+    assert g3.resized_size == (61, 40) and g3.crop_box[2:] == (32, 40)
     x2, _ = preprocess(torch.from_numpy(frames), spec)  # torch uint8 input, same result
     torch.testing.assert_close(x, x2)
     with pytest.raises(ShapeError):

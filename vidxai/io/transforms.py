@@ -31,18 +31,20 @@ _CHUNK_ELEMENTS = 1 << 25  # resize at most ~32M input values at a time to bound
 def resized_size_for(size: tuple[int, int], short_side: int | None, crop: tuple[int, int] | None = None) -> tuple[int, int]:
     """Size ``(h, w)`` after resizing ``size = (H, W)`` so its short side is ``short_side``.
 
-    The result is enlarged (keeping the aspect ratio) when it would be smaller than ``crop`` in either
-    dimension, so a centre crop always fits. ``short_side=None`` or ``0`` keeps the size (unless too small).
+    The long side is ``int(short_side * long / short)`` (truncated, as torchvision's ``Resize(int)`` and
+    pytorchvideo's ``ShortSideScale`` do). The result is enlarged (keeping the aspect ratio) when it would be
+    smaller than ``crop`` in either dimension, so a centre crop always fits. ``short_side=None`` or ``0``
+    keeps the size (unless too small for the crop).
     """
     h, w = int(size[0]), int(size[1])
-    scale = float(short_side) / min(h, w) if short_side else 1.0
-    if crop is not None:
-        scale = max(scale, int(crop[0]) / h, int(crop[1]) / w)
-    if scale == 1.0:
-        return h, w
-    nh, nw = int(round(h * scale)), int(round(w * scale))
-    if crop is not None:
-        nh, nw = max(nh, int(crop[0])), max(nw, int(crop[1]))
+    if short_side and min(h, w) != int(short_side):
+        s = int(short_side)
+        nh, nw = (s, int(s * w / h)) if h <= w else (int(s * h / w), s)
+    else:
+        nh, nw = h, w
+    if crop is not None and (nh < int(crop[0]) or nw < int(crop[1])):
+        scale = max(int(crop[0]) / h, int(crop[1]) / w)
+        nh, nw = max(int(crop[0]), int(round(h * scale))), max(int(crop[1]), int(round(w * scale)))
     return max(nh, 1), max(nw, 1)
 
 
