@@ -320,7 +320,7 @@ def test_demo_offline_heat_on_actor(tmp_path, capsys):
     if not _synthetic_ready():
         pytest.skip("synthetic-tiny weights not available")
     out = tmp_path / "demo"
-    rc, stdout, err = run_cli(capsys, "demo", "--out", out, "--method", "gradcam", "gradient")
+    rc, stdout, err = run_cli(capsys, "demo", "--out", out, "--method", "gradcam", "gradient", "--curve-steps", "8")
     assert rc == 0, err
     assert "prediction:" in stdout and "of the saliency lies on the actor" in stdout and str(out) in stdout
     for name in ("input.mp4", "overlay_gradcam.mp4", "overlay_gradient.mp4", "grid.mp4", "curves.png",

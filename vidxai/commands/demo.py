@@ -40,6 +40,7 @@ def register(subparsers) -> None:
     p.add_argument("--method", nargs="+", default=None, metavar="M", help="methods (default: the default + 2 others)")
     p.add_argument("--format", default="mp4", choices=("mp4", "gif", "png"), help="overlay output format")
     p.add_argument("--no-curves", dest="curves", action="store_false", help="skip deletion/insertion curves")
+    p.add_argument("--curve-steps", type=int, default=28, metavar="N", help="deletion/insertion steps (default: 28)")
     p.add_argument("--device", default=None, metavar="D", help="torch device (default: cpu)")
     add_quiet(p)
     p.set_defaults(func=run)
@@ -77,8 +78,8 @@ def run(args: argparse.Namespace) -> int:
 
     out = Path(args.out)
     methods = args.method or demo_methods()
-    common = dict(methods=methods, out=out, fmt=args.format, curves=args.curves, device=args.device, html=True,
-                  quiet=args.quiet)
+    common = dict(methods=methods, out=out, fmt=args.format, curves=args.curves, curve_steps=args.curve_steps,
+                  device=args.device, html=True, quiet=args.quiet)
     if args.video:
         result = explain_video(args.video, model=args.model or "i3d", **common)
         _summary(result, out, args.quiet)
