@@ -263,8 +263,8 @@ def test_errors(tmp_path):
     text.write_text("hello, this is not a video\n" * 20)
     with pytest.raises(VideoDecodeError):
         read_video(text)
-    with pytest.raises(VideoDecodeError):
-        video_info(tmp_path)
+    with pytest.raises(VideoDecodeError, match="without frame images"):
+        video_info(tmp_path)  # a folder, but no frame images in it
     empty = tmp_path / "empty.mp4"
     empty.write_bytes(b"")
     with pytest.raises(EmptyVideoError):
@@ -455,6 +455,24 @@ def test_iter_windows_matches_load_clip(tiny_model, tmp_path):
         ref = load_clip(path, tiny_model.spec, clip=(w.frame_indices[0], w.frame_indices[-1] + 1))
         torch.testing.assert_close(w.tensor, ref.tensor)
         assert w.geometry == ref.geometry
+
+
+def test_frame_folder_reads_like_a_video(tmp_path, tiny_model):
+    src = smooth_frames(12, 40, 60)
+    folder = tmp_path / "v_Basketball_g01_c01"
+    folder.mkdir()
+    for i, f in enumerate(src):  # 1-based, unpadded names: natural order puts 2 before 10
+        cv2.imwrite(str(folder / f"frame{i + 1}.png"), f[..., ::-1])
+    (folder / "notes.txt").write_text("not a frame")
+    info = video_info(folder)
+    assert (info.num_frames, info.height, info.width, info.codec) == (12, 40, 60, "png")
+    np.testing.assert_array_equal(read_video(folder).frames, src)  # PNG is lossless
+    np.testing.assert_array_equal(read_frames(folder, [11, 1, 1]), src[[11, 1, 1]])
+    clip = load_clip(folder, tiny_model.spec)
+    assert clip.tensor.shape == (3, 8, 32, 32) and clip.geometry.frame_indices == list(range(2, 10))
+    (folder / "frame13.png").write_bytes(b"broken")
+    with pytest.raises(VideoDecodeError, match="frame13"):
+        read_frames(folder, [12])
 
 
 def test_info_command(tmp_path, capsys):

@@ -21,6 +21,7 @@ Two ways to number frames:
 from __future__ import annotations
 
 import os
+import re
 import threading
 import warnings
 from collections import OrderedDict
@@ -34,6 +35,9 @@ import numpy as np
 from ..errors import EmptyVideoError, InputError, TooFewFramesError, VideoDecodeError, VideoNotFoundError
 
 PathLike = str | os.PathLike
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
+FRAME_FOLDER_FPS = 25.0  # frame folders carry no frame rate (UCF101-24/JHMDB frames are 25 fps)
 
 __all__ = ["VideoInfo", "Video", "video_info", "read_video", "read_frames", "clear_cache"]
 
@@ -84,6 +88,7 @@ class _Index:
     pts_to_index: dict  # pts mode: presentation timestamp -> frame index
     packet_pos: dict  # pts (pts mode) or (pts, dts) (order mode) -> packet position in demux order
     coded_size: tuple = (0, 0)  # (width, height) of decoded frames before rotation
+    files: list | None = None  # frame folders: one image per frame
 
 
 _CACHE: OrderedDict[tuple, _Index] = OrderedDict()
@@ -108,12 +113,20 @@ def _reason(e: BaseException) -> str:
     return " ".join(str(msg).split())
 
 
+def _frame_files(p: Path) -> list[Path]:
+    """Image files of a frame folder in natural order (frame_2 before frame_10)."""
+    files = [f for f in p.iterdir() if f.suffix.lower() in IMAGE_SUFFIXES and f.is_file()]
+    return sorted(files, key=lambda f: [int(t) if t.isdigit() else t.lower() for t in re.split(r"(\d+)", f.name)])
+
+
 def _check_path(path: PathLike) -> Path:
     p = Path(path)
     if not p.exists():
         raise VideoNotFoundError(f"video not found: {p}")
     if p.is_dir():
-        raise VideoDecodeError(f"{p} is a directory, not a video file")
+        if not any(f.suffix.lower() in IMAGE_SUFFIXES for f in p.iterdir()):
+            raise VideoDecodeError(f"{p} is a directory without frame images ({', '.join(IMAGE_SUFFIXES)})")
+        return p
     if p.stat().st_size == 0:
         raise EmptyVideoError(f"{p} is empty (0 bytes)")
     return p
@@ -235,17 +248,41 @@ def _index(path: PathLike) -> tuple[Path, _Index]:
     p = _check_path(path)
     st = p.stat()
     key = (str(p.resolve()), st.st_size, st.st_mtime_ns)
+    if p.is_dir():  # frame folders: also the number of entries, in case the mtime is coarse
+        key += (len(os.listdir(p)),)
     with _LOCK:
         idx = _CACHE.get(key)
         if idx is not None:
             _CACHE.move_to_end(key)
             return p, idx
-    idx = _build_index(p)
+    idx = _build_folder_index(p) if p.is_dir() else _build_index(p)
     with _LOCK:
         _CACHE[key] = idx
         while len(_CACHE) > _CACHE_SIZE:
             _CACHE.popitem(last=False)
     return p, idx
+
+
+def _read_image(f: Path) -> np.ndarray:
+    import cv2
+
+    img = cv2.imread(str(f), cv2.IMREAD_COLOR)
+    if img is None:
+        raise VideoDecodeError(f"cannot read frame image {f}")
+    return img[..., ::-1]
+
+
+def _build_folder_index(p: Path) -> _Index:
+    files = _frame_files(p)
+    first = _read_image(files[0])
+    h, w = first.shape[:2]
+    n = len(files)
+    kinds = sorted({f.suffix.lower().lstrip(".") for f in files})
+    info = VideoInfo(path=str(p), codec="/".join(kinds), fps=FRAME_FOLDER_FPS, num_frames=n, width=w, height=h,
+                     duration=n / FRAME_FOLDER_FPS, container="frame folder", pix_fmt="rgb24", keyframes=n)
+    every = np.arange(n, dtype=np.int64)
+    return _Index(info=info, mode="order", kf_frame=every, kf_seek_ts=every, kf_pos=every, pts_to_index={},
+                  packet_pos={}, coded_size=(w, h), files=files)
 
 
 def video_info(path: PathLike) -> VideoInfo:
@@ -333,6 +370,15 @@ def _decode_indices(p: Path, idx: _Index, needed: np.ndarray, store) -> tuple[li
     """Decode the sorted unique frame indices ``needed``, calling ``store(i, rgb)`` once for each.
 
     Returns None, or (missing indices, decoded indices) when some frames could not be decoded."""
+    if idx.files is not None:  # frame folder: every frame is its own file
+        for i in needed.tolist():
+            img = _read_image(idx.files[i])
+            if img.shape[:2] != (idx.info.height, idx.info.width):
+                raise VideoDecodeError(f"{idx.files[i]} is {img.shape[1]}x{img.shape[0]}, but the first frame of "
+                                       f"{p} is {idx.info.width}x{idx.info.height}")
+            STATS["decoded"] += 1
+            store(i, img)
+        return None
     w, h = idx.coded_size
     done: set[int] = set()
 
