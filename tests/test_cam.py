@@ -362,3 +362,22 @@ def test_core_is_rank_agnostic():
     torch.testing.assert_close(cam_from_gradients(a, d), ref)
     a4 = torch.rand(1, 2, 2, 3, 3, 3, generator=g)
     assert cam_from_gradients(a4, torch.randn_like(a4), "gradcam++").shape == (1, 2, 3, 3, 3)
+
+
+@pytest.mark.parametrize("name,size", [("r3d_18", (16, 48, 48)),
+                                       pytest.param("x3d_xs", (4, 160, 160), marks=pytest.mark.slow)])
+def test_gradcam_matches_captum_on_zoo_models(name, size):
+    """captum's LayerGradCam + trilinear LayerAttribution.interpolate, random weights, within 1e-5 relative."""
+    from captum.attr import LayerAttribution, LayerGradCam
+
+    torch.manual_seed(0)
+    model = vidxai.models.load(name, weights=None)
+    x = torch.randn(2, 3, *size, generator=torch.Generator().manual_seed(4))
+    res = _attr(model, "gradcam", x, target=[7, 11])
+    layer = model.layer(model.target_layers[0])
+    ref = LayerGradCam(model.eval(), layer).attribute(x.clone(), target=torch.tensor([7, 11]), relu_attributions=True)
+    up = LayerAttribution.interpolate(ref, size, interpolate_mode="trilinear")[:, 0]
+    assert up.abs().max() > 0
+    torch.testing.assert_close(res.raw, ref[:, 0], rtol=1e-5, atol=1e-5 * float(ref.abs().max()))
+    torch.testing.assert_close(res.saliency, up, rtol=1e-5, atol=1e-5 * float(up.abs().max()))
+    assert _count_hooks(model) == 0 and all(p.grad is None for p in model.parameters())
