@@ -509,3 +509,19 @@ def test_realdata_decodes_like_opencv(realdata, rel):
     assert tail.frames.shape == ref[-6:].shape and mae(tail.frames, ref[-6:]) < 0.5
     picks = [0, n_cv // 3, n_cv // 2, n_cv - 1]
     assert mae(read_frames(path, picks), ref[picks]) < 0.5
+
+
+@pytest.mark.realdata
+def test_realdata_info_matches_manifest(realdata):
+    """Frame count, size and codec of every real clip agree with the manifest (counted there by a full decode)."""
+    manifest = json.loads((realdata / "MANIFEST.json").read_text())
+    clips = [e for e in manifest if e.get("kind") in ("video", "gif") and (realdata / e["path"]).exists()]
+    if not clips:
+        pytest.skip("no clips listed in realdata/MANIFEST.json")
+    for e in clips:
+        info = video_info(realdata / e["path"])
+        assert (info.num_frames, info.width, info.height) == (e["frames"], e["width"], e["height"]), e["path"]
+        if "codec" in e:
+            assert info.codec == e["codec"], e["path"]
+        if "fps" in e and e["kind"] == "video":
+            assert info.fps == pytest.approx(e["fps"], rel=0.01, abs=0.1), e["path"]
