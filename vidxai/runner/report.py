@@ -171,7 +171,7 @@ def rows(report: dict[str, Any]) -> list[dict[str, Any]]:
     out = []
     for title, e in report["methods"].items():
         for key, val in e.items():
-            if isinstance(val, dict) and "mean" in val:
+            if isinstance(val, dict) and "sem" in val:  # not "localization" (it has a scheme named "mean")
                 out.append({"method": title, "metric": key, "value": val["mean"], "sem": val["sem"], "n": val["n"]})
         for scheme, r in e.get("localization", {}).items():
             for which in ("error_heldout", "error_calibration", "error_oracle"):

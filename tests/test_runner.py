@@ -1,0 +1,156 @@
+"""The runner: caching, resumption after SIGKILL, sharding with torchrun, and the report."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from vidxai.errors import ConfigError, UnknownMethodError
+from vidxai.runner import cache
+from vidxai.runner.config import load_config, parse_config
+from vidxai.runner.run import assigned_batches, run
+
+TESTS = Path(__file__).resolve().parent
+
+CONFIG = {
+    "name": "toy",
+    "seed": 3,
+    "device": "cpu",
+    "model": {"builder": "runner_toy:build"},
+    "dataset": {"type": "synthetic", "num_clips": 10, "seed": 500, "num_frames": 8, "size": 32},
+    "batch_size": 2,
+    "methods": ["gradient", {"name": "random", "label": "random baseline"}],
+    "evaluate": {"deletion": {"steps": 4, "chunk_size": 8}, "localization": {"calibration_fraction": 0.3},
+                 "pointing": {}, "temporal": {}},
+}
+
+
+@pytest.fixture(autouse=True)
+def _toy_on_path(monkeypatch):
+    monkeypatch.syspath_prepend(str(TESTS))
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(TESTS), os.environ.get("PYTHONPATH", "")]))
+
+
+def write_config(folder: Path, **changes) -> Path:
+    cfg = {**CONFIG, **changes, "output": str(folder / "out")}
+    path = folder / "config.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    return path
+
+
+def events(out: Path) -> list[dict]:
+    found = []
+    for f in sorted((out / "events").glob("rank*.jsonl")):
+        found += [json.loads(line) for line in f.read_text().splitlines() if line.strip()]
+    return found
+
+
+def numbers(report: dict) -> dict:
+    """The report's metric values (no timings), for comparing runs."""
+    out = {}
+    for title, e in report["methods"].items():
+        for key, val in e.items():
+            if isinstance(val, dict) and "sem" in val and key != "seconds_per_clip":  # not "localization"
+                out[(title, key)] = round(val["mean"], 5)
+        for scheme, r in e.get("localization", {}).items():
+            out[(title, scheme)] = (r["best_threshold_index"], round(r["error_heldout"], 4))
+    return out
+
+
+def test_config_errors(tmp_path):
+    with pytest.raises(ConfigError, match="not found"):
+        load_config(tmp_path / "missing.yaml")
+    with pytest.raises(UnknownMethodError, match="gradcm"):
+        parse_config({**CONFIG, "methods": ["gradcm"]})
+    with pytest.raises(ConfigError, match="unknown key"):
+        parse_config({**CONFIG, "bacth_size": 3})
+    with pytest.raises(ConfigError, match="unknown metric"):
+        parse_config({**CONFIG, "evaluate": {"delet": {}}})
+
+
+def test_assigned_batches_cover_every_clip_once():
+    for n, b, w in [(10, 2, 2), (11, 3, 4), (1, 4, 3)]:
+        batches = [k for r in range(w) for k in assigned_batches(n, b, r, w)]
+        assert sorted(batches) == list(range(-(-n // b)))
+
+
+def test_run_report_and_rerun_does_nothing(tmp_path):
+    cfg = load_config(write_config(tmp_path))
+    report = run(cfg, progress=False)
+    out = Path(cfg.output)
+    assert report["clips"] == 10
+    rnd = report["methods"]["random baseline"]
+    assert set(rnd["localization"]) == {"value", "mean", "energy"}
+    assert 0 <= rnd["deletion_auc"]["mean"] <= 1 and len(rnd["deletion_curve"]) == 5
+    assert {"pointing_hit", "energy_in_gt", "energy_on_distractors"} <= set(rnd)
+    md = (out / "report.md").read_text()
+    assert "Deletion / insertion" in md and "Localisation error" in md and "| random baseline |" in md
+    assert (out / "report.csv").read_text().startswith("method,metric,value")
+    maps, meta = cache.read_shard(out / "cache" / cfg.dataset_key / cfg.model_key / cfg.methods[0].key / "b000000.npz")
+    assert maps["saliency"].dtype == np.float16 and maps["saliency"].shape == (2, 8, 32, 32)
+    n_events = len(events(out))
+    assert n_events == 5 * (1 + 2 + 2)  # per batch: gt, 2 explanations, 2 metric shards
+    again = run(cfg, progress=False)
+    assert len(events(out)) == n_events  # nothing recomputed
+    assert numbers(again) == numbers(report)
+
+
+def test_kill_and_resume_matches_uninterrupted_run(tmp_path):
+    ref = load_config(write_config(tmp_path / "ref"))
+    reference = run(ref, progress=False)
+    path = write_config(tmp_path / "killed")
+    out = tmp_path / "killed" / "out"
+    proc = subprocess.Popen([sys.executable, "-m", "vidxai", "run", str(path), "--quiet"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.time() + 120
+    while time.time() < deadline and proc.poll() is None:
+        if len([e for e in events(out) if e["kind"] == "gt"]) >= 2:
+            break
+        time.sleep(0.05)
+    assert proc.poll() is None, f"run finished before it could be killed: {proc.stderr.read().decode()[-500:]}"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    partial = len(events(out))
+    assert 0 < partial < 25
+    result = subprocess.run([sys.executable, "-m", "vidxai", "run", str(path), "--quiet"], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-800:]
+    ev = Counter((e["kind"], e["batch"], e["method"]) for e in events(out))
+    assert len(ev) == 25 and max(ev.values()) == 1  # everything done, nothing done twice
+    assert not list(out.rglob("*.tmp"))
+    resumed = json.loads((out / "report.json").read_text())
+    assert numbers(resumed) == numbers(reference)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_torchrun_two_ranks_process_every_clip_once(tmp_path):
+    ref = run(load_config(write_config(tmp_path / "ref")), progress=False)
+    path = write_config(tmp_path / "dist", batch_size=3)  # 4 batches: 2 per rank, last one short
+    out = tmp_path / "dist" / "out"
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", f"--master_port={_free_port()}",
+           "-m", "vidxai", "run", str(path), "--quiet"]
+    result = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-1500:]
+    ev = events(out)
+    assert Counter((e["kind"], e["batch"], e["method"]) for e in ev).most_common(1)[0][1] == 1
+    assert {(e["batch"], e["rank"]) for e in ev} == {(0, 0), (1, 1), (2, 0), (3, 1)}
+    report = json.loads((out / "report.json").read_text())
+    assert report["clips"] == 10 and len(report["throughput"]) == 2
+    # batch composition changed (3 instead of 2 clips), so only seed-free metrics are compared
+    for key in ("pointing_hit", "energy_in_gt"):
+        assert report["methods"]["gradient"][key]["mean"] == pytest.approx(ref["methods"]["gradient"][key]["mean"],
+                                                                           abs=1e-3)
