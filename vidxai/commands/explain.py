@@ -397,12 +397,10 @@ def explain_video(
     np.random.seed(seed % (2**32))
     t0 = time.perf_counter()
     if isinstance(model, str):
-        model_name = model
         model = load_model(model, weights, device)
-    else:
-        model_name = getattr(model, "name", type(model).__name__)
-        if device is not None:
-            model = model.to(device)
+    elif device is not None:
+        model = model.to(device)
+    model_name = getattr(model, "name", "") or type(model).__name__
     timings["load_model_s"] = time.perf_counter() - t0
     target_index = None if target is None else model.class_index(target)
     spec = model.spec
