@@ -142,6 +142,43 @@ def test_display_rotation_is_applied_like_opencv(tmp_path):
     assert frames[:, 40:, :8].mean() > 200  # counter-clockwise: the top-left corner is now bottom-left
 
 
+def test_encoder_fallbacks(tmp_path, monkeypatch):
+    from vidxai.io import encode as encode_mod
+
+    src = smooth_frames(6, 32, 48)
+    real = encode_mod.has_encoder
+    monkeypatch.setattr(encode_mod, "has_encoder", lambda name: name != "libx264" and real(name))
+    with pytest.warns(UserWarning, match="no libx264"):
+        path = write_video(tmp_path / "m.mp4", src, fps=10)
+    info = video_info(path)
+    assert info.codec == "mpeg4" and info.pix_fmt == "yuv420p" and info.num_frames == 6
+    assert mae(read_video(path).frames, src) < 8
+
+    def broken(*args):
+        raise RuntimeError("no palettegen in this build")
+
+    monkeypatch.setattr(encode_mod, "_write_gif_palettegen", broken)
+    path = write_video(tmp_path / "pil.gif", src, fps=10)  # Pillow (installed with matplotlib)
+    assert video_info(path).num_frames == 6 and mae(read_video(path).frames, src) < 10
+    monkeypatch.setitem(__import__("sys").modules, "PIL", None)
+    with pytest.warns(UserWarning, match="rgb8"):
+        path = write_video(tmp_path / "rgb8.gif", src, fps=10)
+    assert video_info(path).num_frames == 6 and mae(read_video(path).frames, src) < 30  # fixed 3-3-2 palette
+
+
+def test_write_video_rejects_bad_input(tmp_path):
+    with pytest.raises(ShapeError):
+        write_video(tmp_path / "x.mp4", np.zeros((4, 8, 8, 3), np.float32))
+    with pytest.raises(ShapeError):
+        write_video(tmp_path / "x.mp4", np.zeros((0, 8, 8, 3), np.uint8))
+    with pytest.raises(InputError):
+        write_video(tmp_path / "x.xyz", np.zeros((2, 8, 8, 3), np.uint8))
+    with pytest.raises(InputError):
+        write_video(tmp_path / "x.mp4", np.zeros((2, 8, 8, 3), np.uint8), fps=0)
+    path = write_video(tmp_path / "sub" / "t.mp4", torch.zeros(3, 8, 8, 3, dtype=torch.uint8))  # torch, new folder
+    assert video_info(path).num_frames == 3 and not list((tmp_path / "sub").glob(".*part*"))
+
+
 # -- seeking -------------------------------------------------------------------------------------------
 
 def av_write(path, frames: np.ndarray, fmt: str, codec: str, gop: int = 8, fps: int = 10) -> None:
