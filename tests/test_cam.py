@@ -245,6 +245,17 @@ def test_guided_gradcam_is_guided_backprop_times_gradcam(tiny_model, tiny_clip):
     assert all(p.grad is None for p in tiny_model.parameters())
 
 
+def test_guided_gradcam_unguidable_activation():
+    net = nn.Sequential(nn.Conv3d(3, 4, 3, padding=1), nn.GELU(), nn.AdaptiveAvgPool3d(1), nn.Flatten(), nn.Linear(4, 2))
+    model = vidxai.wrap(net, spec=vidxai.InputSpec(num_frames=4, crop=(8, 8)), target_layers=["1"])
+    x = torch.randn(1, 3, 4, 8, 8)
+    with pytest.raises(errors.UnsupportedModelError, match="strict=False"):
+        _attr(model, "guided-gradcam", x, target=0)
+    with pytest.warns(UserWarning):
+        res = _attr(model, "guided-gradcam", x, target=0, strict=False)
+    assert res.saliency.shape == (1, 4, 8, 8) and _count_hooks(model) == 0
+
+
 class Tokens(nn.Module):
     """(B,K,T,H,W) -> ([cls, tokens] (B, 1+THW, K), thw), as torchvision's MViT blocks return."""
 

@@ -392,8 +392,11 @@ class GuidedGradCAM(CAMBase):
 
     def attribute(self, inputs: torch.Tensor, target=None, reduction: str = "max_abs", normalize: bool = False,
                   strict: bool = True, **params) -> AttributionResult:
-        from .guided import guided_gradient
+        from .guided import guided_gradient, guided_relus, unguidable_activations
 
+        if strict and unguidable_activations(self.model):
+            with guided_relus(self.model, strict=True):  # raises its one-line error before any pass is spent
+                pass
         cam = super().attribute(inputs, target=target, normalize=False, **params)
         x = check_input(self.model, inputs)
         with model_state(self.model):
