@@ -241,6 +241,15 @@ def test_bad_inputs_exit_nonzero_with_one_line(tiny_registered, small_video, tmp
     assert expected.lower() in lines[0].lower(), lines[0]
 
 
+def test_bad_device(tiny_registered, small_video, tmp_path, capsys):
+    base = ["explain", small_video, "--model", tiny_registered, "--out", tmp_path, "--no-curves"]
+    rc, _, err = run_cli(capsys, *base, "--device", "toaster")
+    assert rc == 2 and err.count("\n") == 1 and "bad --device" in err
+    if not torch.cuda.is_available():
+        rc, _, err = run_cli(capsys, *base, "--device", "cuda")
+        assert rc == 2 and err.count("\n") == 1 and "CUDA is not available" in err
+
+
 def test_unknown_model_suggests(small_video, tmp_path, capsys):
     rc, _, err = run_cli(capsys, "explain", small_video, "--model", "tiny-cli-tset", "--out", tmp_path)
     assert rc != 0 and err.count("\n") == 1 and "unknown model" in err
