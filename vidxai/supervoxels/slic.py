@@ -164,15 +164,25 @@ def seed_grid(shape: tuple[int, int, int], n_segments: int, temporal_ratio: floa
     return SeedGrid(seeds, cell_of, spacing)  # type: ignore[arg-type]
 
 
-def _gradient_magnitude(feat: torch.Tensor) -> torch.Tensor:
-    """Squared central-difference gradient of ``(B, F, T, H, W)`` features, summed over F and axes."""
-    g = torch.zeros(feat.shape[0], *feat.shape[2:], dtype=feat.dtype, device=feat.device)
-    for dim in (2, 3, 4):
-        n = feat.shape[dim]
-        if n < 3:
-            continue
-        d = feat.narrow(dim, 2, n - 2) - feat.narrow(dim, 0, n - 2)
-        g.narrow(dim - 1, 1, n - 2).add_(d.pow(2).sum(1))
+def _gradient_at(feat: torch.Tensor, pos: torch.Tensor) -> torch.Tensor:
+    """Squared central-difference gradient of ``(B, F, T, H, W)`` features at positions ``(B, P, 3)``.
+
+    Summed over features and axes; an axis contributes 0 where the position is on its border. Only the
+    seeds' neighbourhoods need it, so it is gathered there instead of computed over the whole volume.
+    """
+    b, nf, t, h, w = feat.shape
+    flat = feat.reshape(b, nf, -1)
+    sizes = torch.tensor([t, h, w], device=pos.device)
+    strides = torch.tensor([h * w, w, 1], device=pos.device)
+    lin = (pos * strides).sum(-1)  # (B, P)
+    g = torch.zeros(pos.shape[:2], dtype=feat.dtype, device=feat.device)
+    for axis in range(3):
+        inside = (pos[..., axis] > 0) & (pos[..., axis] < sizes[axis] - 1)
+        step = strides[axis]
+        hi = torch.where(inside, lin + step, lin)
+        lo = torch.where(inside, lin - step, lin)
+        d = flat.gather(2, hi.unsqueeze(1).expand(-1, nf, -1)) - flat.gather(2, lo.unsqueeze(1).expand(-1, nf, -1))
+        g += d.pow(2).sum(1)
     return g
 
 
@@ -298,12 +308,10 @@ def slic3d(volume: torch.Tensor, n_segments: int = 120, compactness: float = 10.
     seed_pos = seed_pos.unsqueeze(0).expand(b, -1, -1)
     if move_seeds:
         limits = torch.tensor([t - 1, h - 1, w - 1], device=device)
-        grad = _gradient_magnitude(appearance).reshape(b, n_vox)
         nb = torch.tensor([(0, 0, 0)] + [(i, j, k) for i in (-1, 0, 1) for j in (-1, 0, 1) for k in (-1, 0, 1)
                                          if (i, j, k) != (0, 0, 0)], device=device)
         moved = (seed_pos.unsqueeze(2) + nb.view(1, 1, -1, 3)).clamp(min=torch.zeros_like(limits), max=limits)
-        lin = (moved[..., 0] * h + moved[..., 1]) * w + moved[..., 2]  # (B, K, 27)
-        g = grad.gather(1, lin.view(b, -1)).view(lin.shape)
+        g = _gradient_at(appearance, moved.reshape(b, -1, 3)).view(moved.shape[:3])  # (B, K, 27)
         pick = g.argmin(dim=2)  # first minimum: the grid position wins ties
         seed_pos = moved.gather(2, pick.view(b, -1, 1, 1).expand(-1, -1, 1, 3)).squeeze(2)
     seed_lin = (seed_pos[..., 0] * h + seed_pos[..., 1]) * w + seed_pos[..., 2]
@@ -329,8 +337,8 @@ def slic3d(volume: torch.Tensor, n_segments: int = 120, compactness: float = 10.
         sub = [ax[f] for ax, f in zip(sub_axes, first)]
         centres, _ = _kmeans(mean, sums, sub, cand, seg_index, centres, max_iter - fine_iter, n_cells,
                              update_last=True, sub_shape=(2 * nh, 2 * nw))
-    ones = feat.new_ones(b, 1, t, h, w)
-    centres, (choice, layout) = _kmeans(feat, torch.cat((feat, ones), 1), sub_axes, cand, seg_index, centres,
+    sum_full = torch.cat((feat, feat.new_ones(b, 1, t, h, w)), 1) if fine_iter > 1 else None
+    centres, (choice, layout) = _kmeans(feat, sum_full, sub_axes, cand, seg_index, centres,
                                         fine_iter, n_cells, update_last=False, sub_shape=(2 * nh, 2 * nw))
 
     seg = cand.view(1, *cand.shape).expand(b, -1, -1).gather(2, choice.view(b, cand.shape[0], -1))
@@ -351,14 +359,15 @@ def slic3d(volume: torch.Tensor, n_segments: int = 120, compactness: float = 10.
     return labels
 
 
-def _kmeans(dist_feat: torch.Tensor, sum_feat: torch.Tensor, sub_axes: list[np.ndarray], cand: torch.Tensor,
+def _kmeans(dist_feat: torch.Tensor, sum_feat: torch.Tensor | None, sub_axes: list[np.ndarray], cand: torch.Tensor,
             seg_index: torch.Tensor, centres: torch.Tensor, n_iter: int, n_cells: int, update_last: bool,
             sub_shape: tuple[int, int]):
     """Restricted k-means steps on a feature volume.
 
     Args:
         dist_feat: ``(B, F, t, h, w)`` features compared with the centres.
-        sum_feat: ``(B, F + 1, t, h, w)`` feature sums and voxel counts that each item adds to its centre.
+        sum_feat: ``(B, F + 1, t, h, w)`` feature sums and voxel counts that each item adds to its centre
+            (None when no update happens: ``n_iter == 1`` and not ``update_last``).
         sub_axes: per axis, the sub-cell index (0..2n-1) of every coordinate of this volume.
         sub_shape: ``(2nh, 2nw)``, the y and x extents of the sub-cell grid.
         cand: ``(8 * n_cells, q)`` candidate seeds of each sub-cell (row-major over the ``(2nt, 2nh, 2nw)``
@@ -379,8 +388,9 @@ def _kmeans(dist_feat: torch.Tensor, sum_feat: torch.Tensor, sub_axes: list[np.n
     # they add nothing to any centre (and their own assignment is never used).
     xd = dist_feat.reshape(b, nf, -1)[:, :, flat_idx]
     xd = xd.view(b, nf, n_sub, vmax).permute(0, 2, 3, 1).reshape(b * n_sub, vmax, nf)
-    xs = sum_feat.reshape(b, nf + 1, -1)[:, :, flat_idx] * valid.view(1, 1, -1)
-    xs = xs.view(b, nf + 1, n_sub, vmax).permute(0, 2, 3, 1).reshape(b * n_sub, vmax, nf + 1)
+    if n_iter > 1 or update_last:
+        xs = sum_feat.reshape(b, nf + 1, -1)[:, :, flat_idx] * valid.view(1, 1, -1)
+        xs = xs.view(b, nf + 1, n_sub, vmax).permute(0, 2, 3, 1).reshape(b * n_sub, vmax, nf + 1)
     choice = None
     for it in range(n_iter):
         cpad = torch.cat((centres, centres.new_zeros(b, 1, nf)), dim=1)  # (B, K+1, F); row K: dummy
