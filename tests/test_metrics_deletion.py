@@ -74,6 +74,11 @@ def test_voxel_mode_matches_brute_force(toy):
     np.testing.assert_allclose(res.fractions.numpy(), xs)
     # 2S forwards worth of clips, never more than chunk_size at a time
     assert sum(model.batch_sizes) == 2 * 4 and max(model.batch_sizes) <= 3
+    # chunking (curves split across chunks or not) changes nothing
+    for chunk in (1, 5, 100):
+        other = deletion_insertion(model, x, saliency, target=0, steps=4, chunk_size=chunk)
+        torch.testing.assert_close(other.deletion, res.deletion)
+        torch.testing.assert_close(other.insertion, res.insertion)
 
 
 def test_insertion_starts_from_removed_clip_and_baselines(toy):

@@ -262,15 +262,6 @@ def deletion_insertion(
     if torch.isnan(saliency).any():
         raise InputError("saliency contains NaN")
     n = t * h * w
-    # the removed clip, broadcastable to x: "zero" stays a scalar and "mean" a (B, C, 1, 1, 1) tensor so
-    # building perturbed clips reads only x
-    if isinstance(baseline, str) and baseline == "zero":
-        base = x.new_zeros((bsz, 1, 1, 1, 1))
-    elif isinstance(baseline, str) and baseline == "mean":
-        base = x.mean(dim=(2, 3, 4), keepdim=True)
-    else:
-        base = removed_clip(x, baseline, blur_sigma).contiguous()
-
     # order (B, N): voxels in removal order; counts (B, S+1): how many are removed after each step
     if mode == "voxel":
         order = voxel_order(saliency, seed)
@@ -300,7 +291,7 @@ def deletion_insertion(
     buf = torch.empty((chunk_size, *x.shape[1:]), device=device, dtype=dtype)
     c = x.shape[1]
     x_flat = x.reshape(bsz, c, n)
-    base_flat = base.expand(bsz, c, *base.shape[2:]).reshape(bsz, c, -1).expand(bsz, c, n).contiguous()
+    base_flat = removed_clip(x, baseline, blur_sigma).reshape(bsz, c, n).contiguous()  # what removed voxels take
     state = torch.empty((c, n), device=device, dtype=dtype)  # the current clip of the curve being built
     prev: tuple[int, int, int] | None = None
     logits_all: list[torch.Tensor] = []
