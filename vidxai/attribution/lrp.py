@@ -33,7 +33,7 @@ from __future__ import annotations
 import math
 import weakref
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -80,11 +80,15 @@ class _LinearOp:
     name: str
     apply: Callable[[Sequence[torch.Tensor], str], torch.Tensor]
     nonneg: bool = False
-    extras: dict = field(default_factory=dict)
+    #: optional ``transpose(cot, part, input_shape) -> J^T cot`` for one-input maps (conv, linear): saves the
+    #: forward pass that an autograd vector-Jacobian product would need.
+    transpose: Callable[[torch.Tensor, str, torch.Size], torch.Tensor] | None = None
 
 
 def _vjp(op: _LinearOp, xs: Sequence[torch.Tensor], part: str, cot: torch.Tensor) -> list[torch.Tensor]:
     """``J^T cot`` of the linear map ``op`` (weights ``part``) for each input; exact because the map is linear."""
+    if op.transpose is not None:
+        return [op.transpose(cot, part, xs[0].shape)]
     leaves = [x.detach().requires_grad_(True) for x in xs]
     with torch.enable_grad():
         out = op.apply(leaves, part)
@@ -105,10 +109,13 @@ def _relevance(op: _LinearOp, xs: Sequence[torch.Tensor], rel: torch.Tensor, rul
         sp = rel / _stabilize(zp, _STAB)
         return [p * g for p, g in zip(pos, _vjp(op, pos, "pos", sp))]
     # alpha-beta: z+ collects the positive contributions (W+ x+ and W- x-), z- the negative ones.
+    # Most layers read ReLU outputs (no negative inputs): their x- terms are skipped, halving the work.
+    has_neg = any(bool((n < 0).any()) for n in neg)
     zp = op.apply(pos, "pos")
-    zn = op.apply(neg, "pos")
+    zn = op.apply(neg, "pos") if has_neg else torch.zeros_like(zp)
     if not op.nonneg:
-        zp = zp + op.apply(neg, "neg")
+        if has_neg:
+            zp = zp + op.apply(neg, "neg")
         zn = zn + op.apply(pos, "neg")
     # Where an output has contributions of one sign only (always so for pooling or adding ReLU outputs), the
     # textbook rule would hand on alpha*R (or -beta*R); we hand on R there instead, so relevance is conserved
@@ -117,10 +124,11 @@ def _relevance(op: _LinearOp, xs: Sequence[torch.Tensor], rel: torch.Tensor, rul
     beta = torch.where(zp == 0, -1.0, rule.beta).to(zp.dtype)
     sp = alpha * rel / _stabilize(zp, _STAB)
     out = [p * g for p, g in zip(pos, _vjp(op, xs, "pos", sp))]
-    if not op.nonneg:
+    if not op.nonneg and has_neg:
         out = [o + n * g for o, n, g in zip(out, neg, _vjp(op, xs, "neg", sp))]
     sn = beta * rel / _stabilize(zn, _STAB)
-    out = [o - n * g for o, n, g in zip(out, neg, _vjp(op, xs, "pos", sn))]
+    if has_neg:
+        out = [o - n * g for o, n, g in zip(out, neg, _vjp(op, xs, "pos", sn))]
     if not op.nonneg:
         out = [o - p * g for o, p, g in zip(out, pos, _vjp(op, xs, "neg", sn))]
     return out
@@ -236,17 +244,39 @@ def _weighted_op(name: str, kind: str, args, kwargs, fold: tuple[torch.Tensor, t
         scale, shift = fold
         weight = weight * scale.view(-1, *([1] * (weight.ndim - 1)))
         bias = shift if bias is None else bias * scale + shift
+    parts: dict[str, torch.Tensor] = {}
+
+    def w(part: str) -> torch.Tensor:  # the weight splits are made once per layer, not once per use
+        if part not in parts:
+            parts[part] = _split(weight, part)
+        return parts[part]
+
+    transpose = None
     if kind == "linear":
         def apply(xs, part):
-            return F.linear(xs[0], _split(weight, part), bias if part == "full" else None)
+            return F.linear(xs[0], w(part), bias if part == "full" else None)
+
+        def transpose(cot, part, shape):
+            return (cot @ w(part)).reshape(shape)
     else:
         conv = _CONV[kind]
-        rest = [_arg(args, kwargs, i, k, d) for i, (k, d) in
-                enumerate([("stride", 1), ("padding", 0), ("dilation", 1), ("groups", 1)], start=3)]
+        stride, padding, dilation, groups = [_arg(args, kwargs, i, k, d) for i, (k, d) in
+                                             enumerate([("stride", 1), ("padding", 0), ("dilation", 1),
+                                                        ("groups", 1)], start=3)]
 
         def apply(xs, part):
-            return conv(xs[0], _split(weight, part), bias if part == "full" else None, *rest)
-    return _LinearOp(name + ("+batch_norm" if fold is not None else ""), apply)
+            return conv(xs[0], w(part), bias if part == "full" else None, stride, padding, dilation, groups)
+
+        if not isinstance(padding, str):  # "same"/"valid" padding: leave it to autograd
+            n = weight.ndim - 2
+            tup = (lambda v: tuple(v) if isinstance(v, (tuple, list)) else (v,) * n)
+
+            def transpose(cot, part, shape):
+                dummy = cot.new_empty(1).expand(shape)
+                return torch.ops.aten.convolution_backward(
+                    cot, dummy, w(part), None, tup(stride), tup(padding), tup(dilation), False, [0] * n, groups,
+                    (True, False, False))[0]
+    return _LinearOp(name + ("+batch_norm" if fold is not None else ""), apply, transpose=transpose)
 
 
 def _const_operand(v, like: torch.Tensor) -> torch.Tensor | float:
