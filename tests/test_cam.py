@@ -211,10 +211,11 @@ def test_two_pathway_model():
     x = torch.randn(2, 3, 8, 16, 16, generator=torch.Generator().manual_seed(3))
     res = _attr(model, "gradcam", x, target=[0, 2])
     assert res.saliency.shape == (2, 8, 16, 16)
-    slow_map, fast_map = res.extras["pathway_maps"]
+    slow_map, fast_map = res.extras["pathway0"], res.extras["pathway1"]
+    assert res.extras["pathways"] == 2
     assert slow_map.shape == (2, 2, 16, 16) and fast_map.shape == (2, 8, 16, 16)
     # each pathway's CAM equals the hand-computed Grad-CAM of that layer on its own pathway input
-    for name, raw in zip(["slow.1", "fast.1"], res.extras["pathway_raw"]):
+    for name, raw in zip(["slow.1", "fast.1"], [res.extras["pathway0_raw"], res.extras["pathway1_raw"]]):
         store = {}
         layer = model.layer(name)
         h = layer.register_forward_hook(lambda m, a, o: store.__setitem__("a", o))
@@ -227,9 +228,12 @@ def test_two_pathway_model():
         torch.testing.assert_close(raw, ref, rtol=1e-5, atol=1e-7)
     # fused = mean of the peak-normalised maps upsampled to the input's (T, H, W)
     ups = [F.interpolate(r.unsqueeze(1), size=(8, 16, 16), mode="trilinear", align_corners=False)[:, 0]
-           for r in res.extras["pathway_raw"]]
+           for r in (res.extras["pathway0_raw"], res.extras["pathway1_raw"])]
     fused = sum(u / u.flatten(1).amax(1).view(-1, 1, 1, 1) for u in ups) / 2
     torch.testing.assert_close(res.saliency, fused, rtol=1e-5, atol=1e-7)
+    exp = vidxai.explain(model, x[1], method="gradcam", target=2)  # extras are split per clip
+    assert exp.metadata["pathway0"].shape == (2, 16, 16) and exp.metadata["pathway1_raw"].shape == (8, 16, 16)
+    torch.testing.assert_close(exp.saliency, res.saliency[1])
 
 
 def test_guided_gradcam_is_guided_backprop_times_gradcam(tiny_model, tiny_clip):

@@ -53,7 +53,7 @@ def test_matches_a_direct_loop(tiny_model, tiny_clip):
     ref = F.adaptive_avg_pool3d((acc / cnt).unsqueeze(1), (8, 32, 32)).squeeze(1)
     assert res.extras["canvas"] == (10, 34, 36) and len(res.extras["offsets"]) == 12
     torch.testing.assert_close(res.saliency, ref, rtol=1e-5, atol=1e-7)
-    torch.testing.assert_close(res.extras["counts"], cnt)
+    torch.testing.assert_close(res.extras["counts"], cnt.expand(2, -1, -1, -1))
 
 
 def test_chunking_and_batching_do_not_change_the_map(tiny_model, tiny_clip):
@@ -182,9 +182,13 @@ def test_errors(tiny_model, tiny_clip):
         _attr(tiny_model, "jitter-cam", tiny_clip, cam="layercam", weighting="per_slice")
 
 
-def test_explain_api_and_scale(tiny_model, tiny_clip):
+def test_explain_api_and_scale(tiny_model, tiny_clip, tmp_path):
     exp = vidxai.explain(tiny_model, tiny_clip[0], method="jitter-cam", target="c1", shifts=1, temporal_shifts=0)
     assert exp.saliency.shape == (8, 32, 32) and exp.target == 1
+    assert exp.metadata["counts"].shape == (8, 34, 34) and exp.metadata["cam"].shape == (8, 32, 32)
+    back = vidxai.Explanation.load(exp.save(tmp_path / "j.npz"))
+    torch.testing.assert_close(torch.as_tensor(back.saliency), exp.saliency)
+    assert back.metadata["offsets"] == [[0, 0, 0], [0, 0, 2], [0, 2, 0], [0, 2, 2]]
     r = _attr(tiny_model, "jitter-cam", tiny_clip, target=1, shifts=1, temporal_shifts=0, scale=1.5, normalize=True)
     assert r.extras["canvas"] == (8, 48, 48) and r.extras["offsets"] == [(0, 0, 0), (0, 0, 16), (0, 16, 0),
                                                                            (0, 16, 16)]

@@ -18,7 +18,7 @@ layer's output for a fresh leaf tensor, so the backward pass stops at that layer
 to the input and no ``.grad`` is ever written on a parameter).
 
 Multi-pathway networks (SlowFast) get one target layer per pathway; each pathway's CAM is upsampled to that
-pathway's own input resolution (``extras["pathway_maps"]``) and the fused map (``saliency``) is the weighted
+pathway's own input resolution (``extras["pathway0"]``, ``extras["pathway1"]``...) and the fused map (``saliency``) is the weighted
 mean of the per-pathway maps, each scaled to a peak of 1, at the fast pathway's (= the input's) resolution.
 """
 from __future__ import annotations
@@ -266,11 +266,13 @@ def assemble(model: VideoModel, x: torch.Tensor, raws: Sequence[torch.Tensor],
     """Turn raw CAMs (one per layer) into ``(saliency (B,T,H,W), raw, extras)``.
 
     One layer: the CAM upsampled to the input. Several layers: each is upsampled to its pathway's own input
-    ``(T_p, H, W)`` (``extras["pathway_maps"]``; for a single-pathway model every layer uses the input's size),
+    ``(T_p, H, W)`` (``extras["pathway<i>"]``, i = 0 slow, 1 fast; for a single-pathway model every layer uses
+    the input's size),
     and the saliency is the weighted mean (``pathway_weights``, default equal) of the maps upsampled to the
     input's ``(T, H, W)`` after scaling each to a peak of 1 - pathways have different channel counts and
     activation scales, so raw values are not comparable. ``raw`` is then the same fusion at the last
-    (fast) pathway's feature resolution; the per-layer raw CAMs are in ``extras["pathway_raw"]``.
+    (fast) pathway's feature resolution; the per-layer raw CAMs are in ``extras["pathway<i>_raw"]``. Every
+    extra is a tensor batched along dim 0 (so ``explain`` splits them per clip) or a plain number.
     """
     size = tuple(x.shape[2:])
     if len(raws) == 1:
@@ -294,7 +296,11 @@ def assemble(model: VideoModel, x: torch.Tensor, raws: Sequence[torch.Tensor],
         fused_raw = sum(wi * _peak_normalise(upsample_to(r, last.shape[1:])) for wi, r in zip(w, raws))
     else:  # a 2-D and a 3-D layer: no common feature grid
         fused_raw = None
-    return fused, fused_raw, {"pathway_maps": pathway_maps, "pathway_raw": list(raws)}
+    extras: dict = {"pathways": len(raws)}
+    for i, (m, r) in enumerate(zip(pathway_maps, raws)):
+        extras[f"pathway{i}"] = m
+        extras[f"pathway{i}_raw"] = r
+    return fused, fused_raw, extras
 
 
 def check_input(model: VideoModel, inputs: torch.Tensor) -> torch.Tensor:

@@ -162,7 +162,9 @@ class JitterCAM(Attribution):
                                                                   mode="area").squeeze(1)
         if normalize:
             saliency = normalize_maps(saliency)
-        extras = {"cam": plain, "canvas": canvas, "offsets": offsets, "counts": counts, "target": target}
+        # every tensor extra is batched along dim 0 (explain() splits extras per clip)
+        extras = {"cam": plain, "canvas": canvas, "offsets": offsets, "counts": counts.expand(b, *canvas),
+                  "target": target}
         return AttributionResult(saliency, raw=jmap, logits=logits, extras=extras)
 
 
