@@ -170,8 +170,9 @@ def test_hooks_removed_and_state_restored_on_error(tiny_model, tiny_clip):
 def test_errors(tiny_model, tiny_clip):
     with pytest.raises(errors.InputError, match="unknown CAM"):
         _attr(tiny_model, "jitter-cam", tiny_clip, cam="scorecam")
-    with pytest.raises(errors.InputError, match="shifts"):
-        _attr(tiny_model, "jitter-cam", tiny_clip, shifts=-1)
+    for bad in (-1, 1.5, (1, 2, 3), "2"):
+        with pytest.raises(errors.InputError, match="shifts"):
+            _attr(tiny_model, "jitter-cam", tiny_clip, shifts=bad)
     with pytest.raises(errors.InputError, match="scale"):
         _attr(tiny_model, "jitter-cam", tiny_clip, scale=0.5)
     with pytest.raises(errors.InputError, match="chunk_size"):

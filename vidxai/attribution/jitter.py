@@ -39,10 +39,11 @@ __all__ = ["JitterCAM", "jitter_grid"]
 
 
 def _per_axis(value: int | Sequence[int], n: int, name: str) -> tuple[int, ...]:
-    vals = (value,) * n if isinstance(value, int) else tuple(int(v) for v in value)
-    if len(vals) != n or any(v < 0 for v in vals):
-        raise InputError(f"{name} must be a non-negative int or {n} of them, got {value!r}")
-    return vals
+    vals = (value,) * n if isinstance(value, (int, float)) else tuple(value) if isinstance(value, (list, tuple)) else ()
+    if (len(vals) != n or any(isinstance(v, bool) or not isinstance(v, (int, float)) or v < 0 or v != int(v)
+                              for v in vals)):
+        raise InputError(f"{name} must be a non-negative integer or {n} of them, got {value!r}")
+    return tuple(int(v) for v in vals)
 
 
 def jitter_grid(size: Sequence[int], cells: Sequence[int], shifts: Sequence[int],
