@@ -252,3 +252,45 @@ def test_quality_measures_hand_computed():
     assert boundary_recall(leak, gt, tolerance=0)[0] < 1
     assert boundary_recall(leak, gt, tolerance=1)[0] == 1
     assert achieved_count(torch.tensor([[[0, 3, 3]], [[1, 1, 1]]])).tolist() == [2.0, 1.0]
+
+
+def test_torch_connectivity_backend_gives_same_slic_labels():
+    rgb, _ = moving_square(t=8, size=32, side=10)
+    a = slic3d(rgb[None], n_segments=20, connectivity_backend="skimage")
+    b = slic3d(rgb[None], n_segments=20, connectivity_backend="torch")
+    assert torch.equal(a, b)
+
+
+@pytest.mark.realdata
+def test_real_clip_default_splits_time_and_meets_the_count(realdata):
+    av = pytest.importorskip("av")
+    path = realdata / "videos" / "mmaction2" / "demo.mp4"
+    if not path.exists():
+        pytest.skip(f"{path} not found")
+    frames = []
+    with av.open(str(path)) as container:
+        for frame in container.decode(video=0):
+            frames.append(frame.to_ndarray(format="rgb24"))
+            if len(frames) == 16:
+                break
+    x = torch.from_numpy(np.stack(frames)).permute(3, 0, 1, 2).float().div(255)[None]
+    x = torch.nn.functional.interpolate(x, size=(16, 112, 112), mode="trilinear", align_corners=False).clamp(0, 1)
+    ours = slic3d(x, n_segments=120)
+    thesis, info = slic3d(x, n_segments=120, temporal_ratio=None, return_info=True)
+    assert info["grid"] == (1, 9, 9)
+    assert abs(int(achieved_count(ours)[0]) - 120) < abs(int(achieved_count(thesis)[0]) - 120)
+    span = [int((ours[0] == k).flatten(1).any(1).sum()) for k in ours[0].unique()]
+    assert sum(span) / len(span) < 14
+    assert int((thesis[0] == 0).flatten(1).any(1).sum()) == 16
+
+
+@pytest.mark.gpu
+def test_cuda_matches_cpu_quality():
+    if not torch.cuda.is_available():
+        pytest.skip("no CUDA device")
+    rgb, gt = moving_square()
+    cpu = slic3d(rgb[None], n_segments=60)
+    gpu = slic3d(rgb[None].cuda(), n_segments=60)
+    assert gpu.device.type == "cuda"
+    assert_labels_ok(gpu.cpu())
+    assert undersegmentation_error(gpu.cpu(), gt[None])[0] <= undersegmentation_error(cpu, gt[None])[0] + 0.01

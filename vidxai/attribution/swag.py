@@ -14,7 +14,7 @@ Presets (``preset=``; single parameters override them):
 ===========  ==========  =====================  ===========================================
 preset       n_segments  weights                time
 ===========  ==========  =====================  ===========================================
-"default"    120         I: wc=10; I+G: wc=20,  temporal_ratio=0.5: seeds split time (2 x 7 x 8
+"default"    120         I: wc=10; I+G: wc=20,  temporal_ratio=0.5: seeds split time (2 x 8 x 8
                          wg=9; G: wg=10         for 16 x 112 x 112), so supervoxels last ~8 frames
 "thesis"     120         same                   temporal_ratio=None: scikit-image's isotropic grid,
                                                 1 x 9 x 9 seeds, supervoxels span all 16 frames

@@ -22,7 +22,7 @@ Time
     of 12 voxels in every axis, so it places a single seed along time (1 x 9 x 9 = 81 seeds) and every
     "supervoxel" is a superpixel extruded through all 16 frames. ``temporal_ratio=None`` reproduces that
     grid (the thesis setting). Our default ``temporal_ratio=0.5`` spaces seeds half as far apart in
-    frames as in pixels (a 16-frame clip at 112 x 112 and K=120 gets 2 x 7 x 8 seeds),
+    frames as in pixels (a 16-frame clip at 112 x 112 and K=120 gets 2 x 8 x 8 = 128 seeds),
     and ``temporal_scale`` (default: spatial interval / temporal interval) makes one temporal seed
     interval cost as much as one spatial interval, so supervoxels last about ``T / nt`` frames.
 """
