@@ -84,6 +84,11 @@ def find_pool_linear_head(model: VideoModel, x: torch.Tensor, layer=None, linear
 
     k = logits.shape[1]
     heads = [(m, i, o) for m, i, o in linears if m.out_features == k and o.numel() == logits.numel()]
+    per_position = [m for m, i, o in linears if m.out_features == k and o.numel() != logits.numel()]
+    if not heads and per_position:
+        raise UnsupportedModelError(
+            f"Saliency Tubes needs a head of global average pooling + one linear layer; {model.name}'s classifier "
+            f"{_path_of(model, per_position[-1])} is applied at several positions before a final pooling")
     if not heads:
         raise UnsupportedModelError(
             f"Saliency Tubes needs a classifier head of global average pooling + one nn.Linear layer with "
