@@ -22,7 +22,8 @@ from .base import InputSpec, VideoModel
 from .checkpoint import cache_dir, load_file_into, resolve
 
 ENV_CKPT = "VIDXAI_C3D_CKPT"
-SPEC = InputSpec(num_frames=16, crop=(112, 112), short_side=128, value_range=(0.0, 255.0), min_frames=16,
+# The port wants RGB in [0, 255]: [0, 1] pixels divided by std = 1/255.
+SPEC = InputSpec(num_frames=16, crop=(112, 112), short_side=128, std=(1 / 255, 1 / 255, 1 / 255), min_frames=16,
                  fixed_frames=True, fixed_size=True)
 
 
