@@ -75,13 +75,18 @@ def motion_stem_init(net: SyntheticNet3D) -> None:
 
 
 def train_task(task: str, steps: int, batch_size: int, lr: float, seed: int, val_clips: int, test_clips: int,
-               eval_every: int, quiet: bool, stem_init: str = "motion") -> dict:
+               eval_every: int, quiet: bool, stem_init: str = "motion", init: Path | None = None) -> dict:
     """Train one model; returns its record (the weights are written by the caller)."""
     torch.manual_seed(seed)
     np.random.seed(seed)
     num_classes = len(SyntheticActions(1, task=task).class_names)
     net = SyntheticNet3D(num_classes)
-    if stem_init == "motion":
+    if init is not None:  # continue from earlier weights (a second stage, e.g. with a lower --lr)
+        from vidxai.models.synthetic import load_state_dict_into
+
+        load_state_dict_into(net, init)
+        stem_init = f"from {Path(init).name}"
+    elif stem_init == "motion":
         motion_stem_init(net)
     train = SyntheticActions(steps * batch_size, seed=seed, task=task)
     val = SyntheticActions(val_clips, seed=seed + 1, task=task)
@@ -154,6 +159,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", type=Path, default=WEIGHTS_DIR, help="where to write weights + synthetic.json")
     p.add_argument("--stem-init", choices=["motion", "random"], default="motion",
                    help="motion: half the stem filters start as temporal differences (default)")
+    p.add_argument("--init", type=Path, default=None, help="start from these weights instead of a fresh init")
     p.add_argument("--quiet", action="store_true")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -163,7 +169,7 @@ def main(argv: list[str] | None = None) -> int:
     for task in tasks:
         steps = args.steps or DEFAULT_STEPS[task]
         rec = train_task(task, steps, args.batch_size, args.lr, args.seed, args.val_clips, args.test_clips,
-                         args.eval_every, args.quiet, args.stem_init)
+                         args.eval_every, args.quiet, args.stem_init, args.init)
         net = rec.pop("net")
         name = TASK_MODEL[task]
         path = args.out / WEIGHT_FILES[name]
@@ -174,6 +180,12 @@ def main(argv: list[str] | None = None) -> int:
                     "threads": args.threads, "cpu_count": os.cpu_count(), "torch": torch.__version__, "machine": platform.machine(),
                     "command": "python tools/train_synthetic.py " + " ".join(argv if argv is not None else sys.argv[1:])})
         # Re-read just before writing: the two models may be trained by two concurrent invocations.
+        if args.init is not None:  # keep the earlier stage's record next to this one
+            prev_meta = args.init.parent / METADATA_FILE.name
+            prev = json.loads(prev_meta.read_text()).get("models", {}).get(name) if prev_meta.is_file() else None
+            rec["init_sha256"] = sha256_file(args.init)
+            if prev and prev.get("sha256") == rec["init_sha256"]:
+                rec["previous_stage"] = {k: v for k, v in prev.items() if k not in ("history", "spec")}
         meta = json.loads(meta_path.read_text()) if meta_path.is_file() else {}
         meta.setdefault("models", {})[name] = rec
         meta_path.write_text(json.dumps(meta, indent=2) + "\n")
