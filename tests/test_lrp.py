@@ -324,3 +324,26 @@ def test_bad_parameters(clip):
 def test_explain_api(tiny_model, tiny_clip):
     exp = vidxai.explain(tiny_model, tiny_clip[0], method="lrp-epsilon", target=2)
     assert exp.saliency.shape == (8, 32, 32) and exp.method == "lrp-epsilon"
+
+
+def test_explicit_padding_as_in_tf_style_i3d(clip):
+    # I3D-style "same" padding: F.pad before an unpadded conv is the same layer as a padded conv.
+    import torch.nn.functional as F
+
+    class Padded(nn.Module):
+        def __init__(self, conv, fc):
+            super().__init__()
+            self.conv, self.fc = conv, fc
+
+        def forward(self, x):
+            return self.fc(torch.relu(self.conv(F.pad(x, (1, 1, 1, 1, 1, 1)))).mean(dim=(2, 3, 4)))
+
+    class Plain(Padded):
+        def forward(self, x):
+            return self.fc(torch.relu(F.conv3d(x, self.conv.weight, self.conv.bias, padding=1)).mean(dim=(2, 3, 4)))
+
+    torch.manual_seed(0)
+    conv, fc = nn.Conv3d(3, 5, 3), nn.Linear(5, 3)
+    a, b = wrap(Padded(conv, fc)), wrap(Plain(conv, fc))
+    for name, params in RULES:
+        assert_close(lrp(a, name, clip, 1, **params).raw, lrp(b, name, clip, 1, **params).raw, rtol=1e-5)

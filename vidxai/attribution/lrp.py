@@ -187,7 +187,7 @@ _PASS = {
     "split_with_sizes", "chunk", "unbind", "cat", "concat", "concatenate", "stack", "clone", "to", "float", "double",
     "half", "type", "type_as", "dropout", "dropout1d", "dropout2d", "dropout3d", "feature_dropout", "alpha_dropout",
     "movedim", "moveaxis", "swapaxes", "swapdims", "repeat", "tile", "roll", "flip", "detach", "requires_grad_",
-    "__setstate__", "as_strided", "tensor_split", "hsplit", "vsplit", "dsplit",
+    "__setstate__", "as_strided", "tensor_split", "hsplit", "vsplit", "dsplit", "pad", "constant_pad_nd",
 }
 
 
