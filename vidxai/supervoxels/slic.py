@@ -45,6 +45,9 @@ __all__ = ["slic3d", "seed_grid", "SeedGrid", "DEFAULT_TEMPORAL_RATIO", "skimage
 
 #: Default seed spacing in frames relative to the spacing in pixels (see the module docstring).
 DEFAULT_TEMPORAL_RATIO = 0.5
+#: Frames larger than this (short side, pixels) count spatial seed spacing at this resolution when the grid
+#: is chosen from ``temporal_ratio`` (the thesis' 112 x 112), so the grid does not depend on the resolution.
+REFERENCE_SIZE = 112
 
 
 @dataclass(frozen=True)
@@ -107,8 +110,14 @@ def _nearest_axis(length: int, seeds: np.ndarray) -> np.ndarray:
 
 
 def _choose_counts(shape: tuple[int, int, int], n_segments: int, ratio: float) -> tuple[int, int, int]:
-    """Integer (nt, nh, nw) close to ``n_segments`` seeds with temporal spacing ~= ratio * spatial spacing."""
-    t, h, w = shape
+    """Integer (nt, nh, nw) close to ``n_segments`` seeds with temporal spacing ~= ratio * spatial spacing.
+
+    Spatial spacing is counted in pixels of a frame at most REFERENCE_SIZE pixels on its short side, so a
+    larger frame gets the same grid (and supervoxels as long in frames) as the same clip at 112 x 112.
+    """
+    t, h0, w0 = shape
+    zoom = min(1.0, REFERENCE_SIZE / min(h0, w0))
+    h, w = h0 * zoom, w0 * zoom
     s = (t * h * w / (ratio * n_segments)) ** (1.0 / 3.0)
     if t / (ratio * s) < 1.0:  # too short for more than one seed in time: a 2-D grid per clip
         s = math.sqrt(h * w / n_segments)
@@ -116,7 +125,7 @@ def _choose_counts(shape: tuple[int, int, int], n_segments: int, ratio: float) -
     else:
         ideal = (t / (ratio * s), h / s, w / s)
     options = []
-    for axis, (length, v) in enumerate(zip(shape, ideal)):
+    for axis, (length, v) in enumerate(zip(shape, ideal)):  # shape: the real lengths bound the counts
         cands = {min(max(int(math.floor(v)), 1), length), min(max(int(math.ceil(v)), 1), length)}
         options.append(sorted(cands))
     best, best_cost = None, float("inf")
@@ -138,7 +147,8 @@ def seed_grid(shape: tuple[int, int, int], n_segments: int, temporal_ratio: floa
     Args:
         shape: ``(T, H, W)``.
         n_segments: requested number of supervoxels.
-        temporal_ratio: seed spacing in frames divided by seed spacing in pixels. ``None`` reproduces
+        temporal_ratio: seed spacing in frames divided by seed spacing in pixels (pixels of the frame scaled
+            to at most :data:`REFERENCE_SIZE` on its short side). ``None`` reproduces
             scikit-image's isotropic ``regular_grid`` (the thesis setting: 1 x 9 x 9 seeds for K=120 on
             16 x 112 x 112).
         grid: explicit ``(nt, nh, nw)``; overrides ``n_segments``/``temporal_ratio``.
@@ -203,8 +213,9 @@ def slic3d(volume: torch.Tensor, n_segments: int = 120, compactness: float = 10.
             ``(B, C, H, W)`` images are treated as T = 1.
         n_segments: requested number of supervoxels (seeds); the result has about this many.
         compactness: the colour weight wc (larger = more compact, less colour-driven supervoxels).
-        temporal_ratio: seed spacing in frames / seed spacing in pixels (default 0.5); ``None`` gives
-            scikit-image's isotropic grid (thesis setting, a single seed along time for 16 x 112 x 112).
+        temporal_ratio: seed spacing in frames / seed spacing in pixels (default 0.5; pixels of the frame
+            scaled to at most 112 on its short side, so the grid does not change with the resolution); ``None``
+            gives scikit-image's isotropic grid (thesis setting, a single seed along time for 16 x 112 x 112).
         temporal_scale: pixels one frame counts as in the spatial distance. Default: spatial seed interval /
             temporal seed interval (1 with ``temporal_ratio=None``, as scikit-image). Larger = shorter
             supervoxels in time.
