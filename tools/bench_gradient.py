@@ -25,13 +25,15 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 
 
-def load_model(name: str, device: str):
+def load_model(name: str, device: str, weights: str):
     import vidxai
 
+    if weights == "random":  # timing does not depend on the weights; no download needed
+        return vidxai.models.load(name, weights=None, device=device), "random"
     try:
         return vidxai.models.load(name, device=device), "default"
     except vidxai.errors.VidxaiError:
-        return vidxai.models.load(name, weights=None, device=device), "random"  # timing does not depend on weights
+        return vidxai.models.load(name, weights=None, device=device), "random"
 
 
 def sync(device: str) -> None:
@@ -52,7 +54,7 @@ def bench_model(name: str, args) -> dict:
 
     import vidxai
 
-    model, weights = load_model(name, args.device)
+    model, weights = load_model(name, args.device, args.weights)
     model.eval()
     t = args.frames or model.spec.num_frames
     h, w = (args.size, args.size) if args.size else tuple(model.spec.crop)
@@ -162,6 +164,7 @@ def main(argv=None) -> int:
     p.add_argument("--internal-batch-size", type=int, default=4)
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: leave torch's default)")
     p.add_argument("--device", default="cpu")
+    p.add_argument("--weights", choices=["random", "default"], default="random")
     args = p.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
