@@ -128,8 +128,8 @@ def test_calibration_picks_threshold_on_subset_and_reports_heldout():
         acc.update(m.unsqueeze(0), gt.unsqueeze(0), calibration=False)
     s = acc.summary()
     assert s["best_threshold"] == pytest.approx(0.35)
-    assert s["error_calibration"] == 0.0 and s["error"] == 100.0
-    assert s["error_all"] == pytest.approx(40.0) and s["oracle_error"] == 0.0
+    assert s["error_calibration"] == 0.0 and s["error"] == s["error_heldout"] == 100.0
+    assert s["error_all"] == pytest.approx(40.0) and s["error_oracle"] == 0.0
     assert s["n_calibration"] == 3 and s["n_heldout"] == 2
     assert len(s["error_per_threshold"]) == 20 and s["error_per_threshold"][0] == 100.0
     assert Localization.higher_is_better is False

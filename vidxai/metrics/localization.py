@@ -173,8 +173,8 @@ class Localization(Metric):
 
     name = "error"
     higher_is_better = False
-    directions = {"error": False, "error_calibration": False, "error_all": False, "oracle_error": False,
-                  "mean_iou": True}
+    directions = {"error": False, "error_heldout": False, "error_calibration": False, "error_all": False,
+                  "error_oracle": False, "mean_iou": True}
 
     def __init__(self, scheme: str = "value", thresholds=None, calibration: float | int = 0.2,
                  iou_threshold: float = 0.5, seed: int = 0, largest_component: bool = False,
@@ -235,9 +235,10 @@ class Localization(Metric):
         acc_held = localization_accuracy(ious[held], self.iou_threshold) if held.any() else torch.full_like(acc_cal, float("nan"))
         out.update(
             error=float(100 * (1 - acc_held[best])),
+            error_heldout=float(100 * (1 - acc_held[best])),
             error_calibration=float(100 * (1 - acc_cal[best])),
             error_all=float(100 * (1 - acc_all[best])),
-            oracle_error=float(100 * (1 - acc_all.max())),
+            error_oracle=float(100 * (1 - acc_all.max())),
             best_threshold=float(th[best]), best_index=best,
             mean_iou=float(torch.nanmean(ious[valid][:, best])),
             n_calibration=int(cal.sum()), n_heldout=int(held.sum()), n_without_boxes=int((~valid).sum()),
