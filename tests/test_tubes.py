@@ -128,3 +128,30 @@ def test_no_linear_and_bad_parameters(tiny_model, tiny_clip):
         tubes(tiny_model, tiny_clip, 0, linear="features.0")
     exp = vidxai.explain(tiny_model, tiny_clip[0], method="saliency-tubes", target="c1")
     assert exp.saliency.shape == (8, 32, 32)
+
+
+class PerPositionHead(nn.Module):
+    """pytorchvideo's ResNetBasicHead shape: windowed AvgPool3d (stride 1), Linear per position, then a mean."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Sequential(nn.Conv3d(3, 6, 3, padding=1), nn.ReLU())
+        self.pool = nn.AvgPool3d((2, 3, 3), stride=1)
+        self.proj = nn.Linear(6, 3)
+        self.output_pool = nn.AdaptiveAvgPool3d(1)
+
+    def forward(self, x):
+        x = self.pool(self.conv(x)).permute(0, 2, 3, 4, 1)
+        x = self.proj(x).permute(0, 4, 1, 2, 3)
+        return self.output_pool(x).flatten(1)
+
+
+def test_windowed_pool_and_per_position_classifier():
+    torch.manual_seed(0)
+    net = PerPositionHead().eval()
+    model = _model(net)
+    x = torch.randn(2, 3, 4, 8, 8)
+    res = tubes(model, x, [0, 2])
+    assert res.extras == {"layer": "conv", "linear": "proj"}
+    assert torch.allclose(res.raw, hand_cam(model, x, net.conv, net.proj, torch.tensor([0, 2])), atol=1e-6)
+    assert all(not m._forward_hooks for m in net.modules())

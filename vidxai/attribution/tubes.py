@@ -83,39 +83,64 @@ def find_pool_linear_head(model: VideoModel, x: torch.Tensor, layer=None, linear
         logits = model(x)
 
     k = logits.shape[1]
-    heads = [(m, i, o) for m, i, o in linears if m.out_features == k and o.numel() == logits.numel()]
-    per_position = [m for m, i, o in linears if m.out_features == k and o.numel() != logits.numel()]
-    if not heads and per_position:
-        raise UnsupportedModelError(
-            f"Saliency Tubes needs a head of global average pooling + one linear layer; {model.name}'s classifier "
-            f"{_path_of(model, per_position[-1])} is applied at several positions before a final pooling")
+    heads = [(m, i, o) for m, i, o in linears if m.out_features == k]
     if not heads:
         raise UnsupportedModelError(
             f"Saliency Tubes needs a classifier head of global average pooling + one nn.Linear layer with "
             f"{k} outputs; {model.name} has none" + (f" ({linear!r} did not run)" if linear is not None else ""))
-    lin, lin_in, _ = heads[-1]
-    vec = _linear_input(lin_in, lin.in_features)
-    if vec is None:
-        raise UnsupportedModelError(f"Saliency Tubes: the classifier {_path_of(model, lin)} is applied per position "
-                                    f"(input {tuple(lin_in.shape)}), not to one pooled vector per clip")
+    lin, lin_in, lin_out = heads[-1]
     if layer_mod is not None:
         if not candidates:
             raise UnsupportedModelError(f"Saliency Tubes: layer {layer!r} produced no (B, {lin.in_features}, ...) "
                                         "feature map")
         return layer_mod, lin, candidates[-1][1], logits
-    # The feature map is the last output that average-pools to exactly the classifier's input.
     # A 1 x 1 x 1 output (a container ending in the pool, a 1x1x1 conv after it) matches trivially: never a tube.
-    for module, act in reversed(candidates):
-        if act.shape[1] != lin.in_features or act.shape[0] != vec.shape[0] or act[0, 0].numel() == 1:
-            continue
-        pooled = act.flatten(2).mean(2)
-        if torch.allclose(pooled, vec, atol=atol, rtol=1e-4):
+    maps = [(m, a) for m, a in reversed(candidates)
+            if a.shape[1] == lin.in_features and a.shape[0] == x.shape[0] and a[0, 0].numel() > 1]
+    vec = _linear_input(lin_in, lin.in_features) if lin_out.numel() == logits.numel() else None
+    if vec is not None:
+        # Fast path: the classifier input is the spatio-temporal mean of a feature map.
+        for module, act in maps:
+            if torch.allclose(act.flatten(2).mean(2), vec, atol=atol, rtol=1e-4):
+                return module, lin, act, logits
+    # General path (windowed average pooling, a classifier applied per position and then averaged, as in
+    # pytorchvideo's heads): the head is "average pooling + linear" exactly when the gradient of each logit
+    # w.r.t. the feature map factorises as W[c, k] * pi(position) with pi >= 0.
+    for module, act in maps[:3]:
+        if _pools_linearly(model, x, module, lin.weight.detach(), logits):
             return module, lin, act, logits
     raise UnsupportedModelError(
-        f"Saliency Tubes needs a head of global average pooling + one linear layer, but the input of "
-        f"{model.name}'s classifier ({_path_of(model, lin)}) is not the spatio-temporal mean of any feature map "
-        "with more than one position (max pooling, extra fully-connected or conv layers in the head?); "
-        "use gradcam instead")
+        f"Saliency Tubes needs a head of average pooling + one linear layer, but {model.name}'s classifier "
+        f"({_path_of(model, lin)}) does not read an average of any feature map with more than one position "
+        "(max pooling, extra fully-connected or conv layers in the head?); use gradcam instead")
+
+
+def _pools_linearly(model: VideoModel, x: torch.Tensor, module: nn.Module, weight: torch.Tensor,
+                    logits: torch.Tensor, rtol: float = 1e-3) -> bool:
+    """True when d logit_c / d A(k, p) = weight[c, k] * pi(p), pi >= 0, for the top class and one other."""
+    box: dict[str, torch.Tensor] = {}
+
+    def swap(mod, args, out):
+        if not isinstance(out, torch.Tensor) or "a" in box:
+            return None
+        box["a"] = out.detach().requires_grad_(True)
+        return box["a"] * 1.0  # a non-leaf, so in-place ops downstream stay legal
+
+    with HookSet() as hooks, torch.enable_grad():
+        hooks.forward(module, swap)
+        out = model(x)
+        if "a" not in box or not out.requires_grad:
+            return False
+        a = box["a"]
+        top = int(logits[0].argmax())
+        for c in dict.fromkeys([top, (top + 1) % logits.shape[1]]):
+            (g,) = torch.autograd.grad(out[:, c].sum(), a, retain_graph=True)
+            w = weight[c].to(g.dtype).view(1, -1, *([1] * (g.ndim - 2)))
+            pi = (g * w).sum(1, keepdim=True) / w.pow(2).sum().clamp_min(1e-30)
+            resid = (g - w * pi).norm()
+            if not (resid <= rtol * g.norm()) or float(g.norm()) == 0 or float(pi.min()) < -rtol * float(pi.abs().max()):
+                return False
+    return True
 
 
 @methods.register("saliency-tubes", description="Saliency Tubes: final linear layer's class weights x last conv "
