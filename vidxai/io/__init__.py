@@ -9,6 +9,9 @@
     clip.tensor            # (3, T, h, w) model input
     clip.geometry.to_original(saliency)  # (T, h, w) -> (T, H0, W0) on the original frames
     write_video("out.mp4", frames, fps=info.fps)       # H.264 yuv420p, or .gif
+    for window in iter_windows("long.mp4", model.spec, stride=8): ...   # bounded memory on long videos
+
+Paths may also be folders of frame images (natural order, 25 fps).
 
 See docs/io.md.
 """
