@@ -329,17 +329,22 @@ def test_demo_offline_heat_on_actor(tmp_path, capsys):
     if not _synthetic_ready():
         pytest.skip("synthetic-tiny weights not available")
     out = tmp_path / "demo"
-    rc, stdout, err = run_cli(capsys, "demo", "--out", out, "--method", "gradcam", "gradient", "--curve-steps", "8")
+    rc, stdout, err = run_cli(capsys, "demo", "--out", out, "--method", "guided-backprop", "gradient", "--curve-steps",
+                              "8")
     assert rc == 0, err
     assert "prediction:" in stdout and "of the saliency lies on the actor" in stdout and str(out) in stdout
-    for name in ("input.mp4", "overlay_gradcam.mp4", "overlay_gradient.mp4", "grid.mp4", "curves.png",
-                 "result.json", "report.html"):
+    for name in ("input.mp4", "overlay_guided-backprop.mp4", "overlay_gradient.mp4", "grid.mp4", "curves.png",
+                 "result.json", "report.html", "gradient.npz"):
         assert (out / name).is_file(), name
-    assert decode(out / "overlay_gradcam.mp4").shape == (16, 112, 112, 3)
+    assert decode(out / "overlay_gradient.mp4").shape == (16, 112, 112, 3)
+    assert decode(out / "input.mp4").shape == (16, 112, 112, 3)
     result = json.loads((out / "result.json").read_text())
     truth = result["ground_truth"]
     assert result["predictions"][0]["index"] == truth["label"]
     area = truth["actor_area"]
     for m in result["methods"]:
-        # saliency concentrates on the actor far beyond its share of the pixels
-        assert m["on_target"] > 2 * area, (m["name"], m["on_target"], area)
+        # saliency concentrates on the actor far beyond its share of the pixels (about 8x measured at seed 0)
+        assert m["on_target"] > 4 * area, (m["name"], m["on_target"], area)
+    from vidxai.commands.demo import demo_methods
+
+    assert demo_methods()[0] == vidxai.methods.default_method() and len(demo_methods()) == 3
