@@ -348,3 +348,18 @@ def test_demo_offline_heat_on_actor(tmp_path, capsys):
     from vidxai.commands.demo import demo_methods
 
     assert demo_methods()[0] == vidxai.methods.default_method() and len(demo_methods()) == 3
+
+
+@pytest.mark.realdata
+@pytest.mark.parametrize("rel, size", [("videos/fingerrec_3dnet_vis/ucf101/v_Shotput_g05_c02.avi", (240, 320)),
+                                       ("videos/kinetics_i3d/v_CricketShot_g04_c01_rgb.gif", (224, 224))])
+def test_explain_real_clips(realdata, tiny_registered, tmp_path, capsys, rel, size):
+    """Real UCF101 .avi and the kinetics-i3d GIF go through the whole pipeline at their own resolution."""
+    out = tmp_path / "real"
+    rc, _, err = run_cli(capsys, "explain", realdata / rel, "--model", tiny_registered, "--method", "gradient",
+                         "--no-curves", "--quiet", "--out", out, "--html")
+    assert rc == 0, err
+    assert decode(out / "overlay_gradient.mp4").shape == (8, *size, 3)
+    result = json.loads((out / "result.json").read_text())
+    assert (result["video"]["height"], result["video"]["width"]) == size
+    assert (out / "report.html").is_file()
