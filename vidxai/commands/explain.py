@@ -28,6 +28,7 @@ from ._common import add_quiet, formatter
 DEFAULT_MODEL = "i3d"
 DEFAULT_OUT = "vidxai-out"
 MAX_CELL_HEIGHT = 360  # grid cells are scaled down to this height so grids of HD videos stay small
+MIN_CELL_HEIGHT = 224  # and small clips are scaled up so titles and heat stay legible
 
 EPILOG = """examples:
   vidxai explain clip.mp4                                  # I3D (Kinetics-400), default method, into ./vidxai-out/
@@ -534,7 +535,7 @@ def explain_video(
     outputs: dict[str, str] = {}
     if len(methods) > 1:
         h0, w0 = original_size
-        ch = min(h0, MAX_CELL_HEIGHT)
+        ch = min(max(h0, MIN_CELL_HEIGHT), MAX_CELL_HEIGHT)
         cw = max(2, int(round(w0 * ch / h0)))
         # titles go in the grid's bars; only the input cell carries frame numbers
         boxed = (lambda v: render.draw_boxes(v, gt_boxes, color=(0, 255, 0), thickness=1)) if gt_boxes is not None \
