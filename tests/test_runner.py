@@ -43,6 +43,7 @@ def _toy_on_path(monkeypatch):
 
 def write_config(folder: Path, **changes) -> Path:
     cfg = {**CONFIG, **changes, "output": str(folder / "out")}
+    folder.mkdir(parents=True, exist_ok=True)
     path = folder / "config.yaml"
     path.write_text(yaml.safe_dump(cfg))
     return path
@@ -154,3 +155,27 @@ def test_torchrun_two_ranks_process_every_clip_once(tmp_path):
     for key in ("pointing_hit", "energy_in_gt"):
         assert report["methods"]["gradient"][key]["mean"] == pytest.approx(ref["methods"]["gradient"][key]["mean"],
                                                                            abs=1e-3)
+
+
+def test_corrupt_videos_are_reported_and_the_run_goes_on(tmp_path):
+    from vidxai.io import write_video
+
+    videos = tmp_path / "videos"
+    videos.mkdir()
+    g = np.random.default_rng(0)
+    for name in ("a.mp4", "b.mp4"):
+        write_video(videos / name, g.integers(0, 255, (12, 40, 48, 3), dtype=np.uint8), fps=10)
+    (videos / "broken.mp4").write_bytes(b"not a video at all")
+    cfg = load_config(write_config(tmp_path, dataset={"type": "folder", "root": str(videos)}, batch_size=2,
+                                   evaluate={"deletion": {"steps": 2}}))
+    report = run(cfg, progress=False)
+    assert report["clips"] == 2
+    assert [e["clip_id"] for e in report["failed_clips"]] == ["broken.mp4"]
+    assert "broken.mp4" in (Path(cfg.output) / "report.md").read_text()
+
+
+def test_resuming_with_another_batch_size_is_refused(tmp_path):
+    path = write_config(tmp_path, evaluate={})
+    run(load_config(path), phases=("explain",), progress=False)
+    with pytest.raises(ConfigError, match="batch_size 2"):
+        run(load_config(path, {"batch_size": 4}), progress=False)

@@ -13,9 +13,10 @@ __version__ = "0.1.0"
 
 from . import errors, methods, models  # noqa: E402
 from .api import explain, explain_batch, predict  # noqa: E402
+from .errors import VidxaiError  # noqa: E402
 from .explanation import Explanation  # noqa: E402
 from .models.base import InputSpec, VideoModel  # noqa: E402
 from .models.wrap import wrap  # noqa: E402
 
-__all__ = ["explain", "explain_batch", "predict", "Explanation", "InputSpec", "VideoModel", "wrap", "errors",
+__all__ = ["explain", "explain_batch", "predict", "Explanation", "InputSpec", "VideoModel", "wrap", "errors", "VidxaiError",
            "methods", "models", "__version__"]

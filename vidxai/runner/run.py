@@ -160,6 +160,7 @@ class Runner:
         n = len(self.dataset)
         if n == 0:
             raise ConfigError(f"dataset {self.cfg.dataset.get('type')} holds no clips")
+        self._check_layout(n)
         mine = assigned_batches(n, self.cfg.batch_size, self.dist.rank, self.dist.world_size)
         todo = []
         for k in mine:
@@ -173,6 +174,22 @@ class Runner:
         self.stats.wall_seconds = time.perf_counter() - start
         self._write_stats()
         return self.stats
+
+    def _check_layout(self, n: int) -> None:
+        """Shards are per batch, so a cache is only reusable with the batch size and clip count that wrote it."""
+        layout = {"batch_size": self.cfg.batch_size, "num_clips": n}
+        path = self.paths.root / "layout.json"
+        if path.exists():
+            old = json.loads(path.read_text())
+            if old != layout:
+                raise ConfigError(f"{self.paths.root} was written with batch_size {old['batch_size']} over "
+                                  f"{old['num_clips']} clips, this run has batch_size {self.cfg.batch_size} over {n}; "
+                                  "use the same settings to resume, or --fresh / another output to start over")
+            return
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".layout.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(layout))
+        os.replace(tmp, path)
 
     def _loader(self, batches: list[int], n: int):
         sampler = [batch_indices(k, n, self.cfg.batch_size) for k in batches]
