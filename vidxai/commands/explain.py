@@ -68,7 +68,7 @@ def add_explain_arguments(p: argparse.ArgumentParser, video: bool = True) -> Non
     p.add_argument("--weights", default="default", metavar="W",
                    help="'default', 'none' (random), a named weight set or a checkpoint path")
     p.add_argument("--method", nargs="+", metavar="M", default=None,
-                   help="one or more methods (see `vidxai methods`; default: the library default)")
+                   help="one or more methods (see `vidxai methods`; default: swagv-ig, or guided-backprop without SWAG-V)")
     p.add_argument("--param", action="append", default=[], metavar="[METHOD:]KEY=VALUE",
                    help="method parameter (YAML value), for every method or only METHOD; repeatable")
     p.add_argument("--target", default="top1", metavar="top1|INDEX|NAME",
