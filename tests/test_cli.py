@@ -85,8 +85,8 @@ def test_explain_end_to_end_writes_videos_curves_json_and_report(tiny_registered
                 "versions"):
         assert key in result, key
     assert result["video"]["width"] == 64 and result["video"]["height"] == 48
-    assert result["target"] == {"index": 2, "name": "class 2", "probability": pytest.approx(result["target"]["probability"]),
-                                "requested": 2}
+    assert result["target"]["index"] == 2 and result["target"]["name"] == "class 2"
+    assert result["target"]["requested"] == 2 and 0 < result["target"]["probability"] < 1
     probs = [p["probability"] for p in result["predictions"]]
     assert len(probs) == 5 and probs == sorted(probs, reverse=True) and sum(probs) == pytest.approx(1, abs=1e-4)
     assert [m["name"] for m in result["methods"]] == ["gradient", "gradcam"]

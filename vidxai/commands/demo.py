@@ -19,7 +19,7 @@ DEMO_MODEL = "synthetic-tiny"
 COMPANIONS = ("gradcam", "guided-backprop", "gradient")
 
 EPILOG = """examples:
-  vidxai demo                               # ./vidxai-demo/: input.mp4, overlays, grid, curves, result.json, report.html
+  vidxai demo                       # ./vidxai-demo/: input.mp4, overlays, grid, curves, result.json, report.html
   vidxai demo --seed 3 --label 2 --out /tmp/demo
   vidxai demo --video clip.mp4 --model i3d  # the same on a real clip
 """

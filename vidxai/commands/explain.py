@@ -68,7 +68,8 @@ def add_explain_arguments(p: argparse.ArgumentParser, video: bool = True) -> Non
     p.add_argument("--weights", default="default", metavar="W",
                    help="'default', 'none' (random), a named weight set or a checkpoint path")
     p.add_argument("--method", nargs="+", metavar="M", default=None,
-                   help="one or more methods (see `vidxai methods`; default: swagv-ig, or guided-backprop without SWAG-V)")
+                   help="one or more methods (see `vidxai methods`; default: swagv-ig, or guided-backprop "
+                        "without SWAG-V)")
     p.add_argument("--param", action="append", default=[], metavar="[METHOD:]KEY=VALUE",
                    help="method parameter (YAML value), for every method or only METHOD; repeatable")
     p.add_argument("--target", default="top1", metavar="top1|INDEX|NAME",
@@ -132,7 +133,8 @@ def parse_params(items: Sequence[str], methods: Sequence[str]) -> dict[str, dict
         except yaml.YAMLError:
             value = raw
         if method and method not in out:
-            raise InputError(f"--param {item!r} names method {method!r}, which is not among --method {' '.join(methods)}")
+            raise InputError(f"--param {item!r} names method {method!r}, "
+                             f"which is not among --method {' '.join(methods)}")
         for name in ([method] if method else methods):
             out[name][key] = value
     return out
@@ -265,7 +267,8 @@ def stitch(maps: Sequence[torch.Tensor], windows: Sequence[np.ndarray], frame_in
     return acc / count.clamp_min(1)[:, None, None]
 
 
-def stitch_labels(labels: Sequence[torch.Tensor], windows: Sequence[np.ndarray], frame_indices: np.ndarray) -> torch.Tensor:
+def stitch_labels(labels: Sequence[torch.Tensor], windows: Sequence[np.ndarray],
+                  frame_indices: np.ndarray) -> torch.Tensor:
     """Per frame, the segmentation of the last window covering it (labels cannot be averaged); -1 = none."""
     pos = {int(f): i for i, f in enumerate(frame_indices)}
     out = torch.full((len(frame_indices),) + tuple(labels[0].shape[-2:]), -1, dtype=torch.long)
@@ -584,7 +587,8 @@ def explain_video(
     if html:
         outputs["report"] = render.write_report(out, result).name
         write_json(out / "result.json", result)
-    log(f"wrote {out}/: " + ", ".join([m["overlay"] for m in method_results] + list(outputs.values()) + ["result.json"]))
+    written = [m["overlay"] for m in method_results] + list(outputs.values()) + ["result.json"]
+    log(f"wrote {out}/: " + ", ".join(written))
     return result
 
 

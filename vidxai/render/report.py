@@ -73,7 +73,8 @@ def render_html(result: dict, directory: str | os.PathLike) -> str:
         prob = float(p.get("probability", 0.0))
         cls = ' class="target"' if p.get("index") == tgt else ""
         rows.append(f'<tr{cls}><td class="num">{_e(p.get("index"))}</td><td>{_e(p.get("name"))}</td>'
-                    f'<td class="num">{prob:.3f}</td><td><span class="bar" style="width:{200 * prob:.0f}px"></span></td></tr>')
+                    f'<td class="num">{prob:.3f}</td>'
+                    f'<td><span class="bar" style="width:{200 * prob:.0f}px"></span></td></tr>')
     predictions = ("<table><tr><th>#</th><th>class</th><th>probability</th><th></th></tr>" + "".join(rows) + "</table>"
                    if rows else "<p>No predictions recorded.</p>")
 
@@ -98,7 +99,8 @@ def render_html(result: dict, directory: str | os.PathLike) -> str:
             cards.append(f'<div class="card"><h3>{_e(m.get("name"))} supervoxels</h3>{n_seg}'
                          f'{media(directory, m["boundaries"], fps)}</div>')
         score_rows.append(f"<tr><td>{_e(m.get('name'))}</td><td class='num'>{_fmt(m.get('deletion_auc'))}</td>"
-                          f"<td class='num'>{_fmt(m.get('insertion_auc'))}</td><td class='num'>{_fmt(m.get('combined'))}</td>"
+                          f"<td class='num'>{_fmt(m.get('insertion_auc'))}</td>"
+                          f"<td class='num'>{_fmt(m.get('combined'))}</td>"
                           f"<td class='num'>{_fmt(m.get('timing_s'), 2)}</td></tr>")
 
     outputs = result.get("outputs", {})
@@ -112,8 +114,9 @@ def render_html(result: dict, directory: str | os.PathLike) -> str:
                        f'<img src="{_e(outputs["curves"])}" alt="deletion and insertion curves"></div>')
     scores_html = ""
     if score_rows:
-        scores_html = ("<h2>Scores</h2><table><tr><th>method</th><th>deletion AUC &darr;</th><th>insertion AUC &uarr;</th>"
-                       "<th>deletion + 1 - insertion &darr;</th><th>time (s)</th></tr>" + "".join(score_rows) + "</table>")
+        scores_html = ("<h2>Scores</h2><table><tr><th>method</th><th>deletion AUC &darr;</th>"
+                       "<th>insertion AUC &uarr;</th><th>deletion + 1 - insertion &darr;</th><th>time (s)</th></tr>"
+                       + "".join(score_rows) + "</table>")
     details = {k: result[k] for k in ("params", "timings", "versions", "model", "clip") if k in result}
     from .. import __version__
 
