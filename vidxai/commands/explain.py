@@ -29,6 +29,7 @@ DEFAULT_MODEL = "i3d"
 DEFAULT_OUT = "vidxai-out"
 MAX_CELL_HEIGHT = 360  # grid cells are scaled down to this height so grids of HD videos stay small
 MIN_CELL_HEIGHT = 224  # and small clips are scaled up so titles and heat stay legible
+RENDER_MEMORY_GB = 8.0  # default cap on the frames held for --clip all renders
 
 EPILOG = """examples:
   vidxai explain clip.mp4                                  # I3D (Kinetics-400), default method, into ./vidxai-out/
@@ -308,6 +309,20 @@ def load_model(name: str, weights: str | None, device: str | None):
     return models.load(name, weights=w, device=device)
 
 
+def check_render_memory(info, n_methods: int) -> None:
+    """Refuse ``--clip all`` renders that would not fit in memory (frames + one overlay per method + grid).
+
+    The limit is ``$VIDXAI_RENDER_MEMORY_GB`` (default 8 GB).
+    """
+    limit = float(os.environ.get("VIDXAI_RENDER_MEMORY_GB", RENDER_MEMORY_GB))
+    copies = 2 + n_methods + (n_methods > 1)
+    need = info.num_frames * info.width * info.height * 3 * copies / 1e9
+    if need > limit:
+        raise InputError(f"--clip all on {info.num_frames} frames of {info.width}x{info.height} with {n_methods} "
+                         f"method(s) needs about {need:.1f} GB to render (limit {limit:g} GB, set "
+                         f"VIDXAI_RENDER_MEMORY_GB); explain a part with --clip START:END")
+
+
 def _check_device(device: str | None) -> str | None:
     if device is None:
         return None
@@ -395,7 +410,9 @@ def explain_video(
         raise VideoNotFoundError(f"video not found: {video}")
     from ..io import video_info
 
-    video_info(video)  # fails fast (one line) on unreadable files
+    info = video_info(video)  # fails fast (one line) on unreadable files
+    if clip == "all":
+        check_render_memory(info, len(methods))
 
     torch.manual_seed(seed)
     np.random.seed(seed % (2**32))
