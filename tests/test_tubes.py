@@ -131,17 +131,18 @@ def test_no_linear_and_bad_parameters(tiny_model, tiny_clip):
 
 
 class PerPositionHead(nn.Module):
-    """pytorchvideo's ResNetBasicHead shape: windowed AvgPool3d (stride 1), Linear per position, then a mean."""
+    """pytorchvideo's ResNetBasicHead shape: windowed AvgPool3d (stride 1), dropout, Linear per position, mean."""
 
     def __init__(self):
         super().__init__()
         self.conv = nn.Sequential(nn.Conv3d(3, 6, 3, padding=1), nn.ReLU())
         self.pool = nn.AvgPool3d((2, 3, 3), stride=1)
+        self.dropout = nn.Dropout(0.5)  # its output is pooled features: must not be taken for the map
         self.proj = nn.Linear(6, 3)
         self.output_pool = nn.AdaptiveAvgPool3d(1)
 
     def forward(self, x):
-        x = self.pool(self.conv(x)).permute(0, 2, 3, 4, 1)
+        x = self.dropout(self.pool(self.conv(x))).permute(0, 2, 3, 4, 1)
         x = self.proj(x).permute(0, 4, 1, 2, 3)
         return self.output_pool(x).flatten(1)
 

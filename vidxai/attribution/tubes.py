@@ -61,7 +61,11 @@ def find_pool_linear_head(model: VideoModel, x: torch.Tensor, layer=None, linear
     candidates: list[tuple[nn.Module, torch.Tensor]] = []
     widths = {m.in_features for m in model.modules() if isinstance(m, nn.Linear)}
 
+    pooled_at: list[int] = []  # number of candidates recorded when each pooling module finished
+    pool_before: dict[int, int | None] = {}  # per linear call: the pooling mark when it ran
+
     def on_linear(module, args, output):
+        pool_before[len(linears)] = pooled_at[-1] if pooled_at else None
         linears.append((module, args[0], output))
 
     pools = (nn.modules.pooling._AdaptiveAvgPoolNd, nn.modules.pooling._AdaptiveMaxPoolNd, nn.modules.pooling._AvgPoolNd,
@@ -70,6 +74,7 @@ def find_pool_linear_head(model: VideoModel, x: torch.Tensor, layer=None, linear
     def on_module(module, args, output):
         # A pooling layer's own output trivially "pools" to the classifier input; the map is what it pools.
         if layer_mod is None and isinstance(module, pools):
+            pooled_at.append(len(candidates))
             return
         if isinstance(output, torch.Tensor) and output.ndim >= 3 and output.shape[1] in widths:
             candidates.append((module, output))
@@ -83,12 +88,12 @@ def find_pool_linear_head(model: VideoModel, x: torch.Tensor, layer=None, linear
         logits = model(x)
 
     k = logits.shape[1]
-    heads = [(m, i, o) for m, i, o in linears if m.out_features == k]
+    heads = [(m, i, o, pool_before[j]) for j, (m, i, o) in enumerate(linears) if m.out_features == k]
     if not heads:
         raise UnsupportedModelError(
             f"Saliency Tubes needs a classifier head of global average pooling + one nn.Linear layer with "
             f"{k} outputs; {model.name} has none" + (f" ({linear!r} did not run)" if linear is not None else ""))
-    lin, lin_in, lin_out = heads[-1]
+    lin, lin_in, lin_out, mark = heads[-1]
     if layer_mod is not None:
         if not candidates:
             raise UnsupportedModelError(f"Saliency Tubes: layer {layer!r} produced no (B, {lin.in_features}, ...) "
@@ -106,7 +111,9 @@ def find_pool_linear_head(model: VideoModel, x: torch.Tensor, layer=None, linear
     # General path (windowed average pooling, a classifier applied per position and then averaged, as in
     # pytorchvideo's heads): the head is "average pooling + linear" exactly when the gradient of each logit
     # w.r.t. the feature map factorises as W[c, k] * pi(position) with pi >= 0.
-    for module, act in maps[:3]:
+    # Outputs after the pooling that precedes the classifier (dropout, pooled maps) pass too: the map is its input.
+    before_pool = maps if mark is None else [(m, a) for m, a in maps if any(a is c for _, c in candidates[:mark])]
+    for module, act in before_pool[:3]:
         if _pools_linearly(model, x, module, lin.weight.detach(), logits):
             return module, lin, act, logits
     raise UnsupportedModelError(
