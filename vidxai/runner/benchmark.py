@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from .config import MethodSpec, RunConfig
+from .config import MethodSpec, RunConfig, parse_config
 from .report import collect
 
 #: (key, title, higher is better) of the measures that make up the overall rank.
@@ -74,8 +74,10 @@ def _config(s: BenchmarkSettings, methods: Sequence[MethodSpec], model: dict, ta
             evaluate: dict) -> RunConfig:
     dataset = dict(s.dataset) if s.dataset else {"type": "synthetic", "num_clips": s.num_clips, "seed": s.seed,
                                                    "task": task}
-    return RunConfig(name=name, output=Path(s.output) / name, model=model, dataset=dataset, methods=list(methods),
-                     evaluate=evaluate, seed=0, device=s.device, batch_size=s.batch_size, target="top1")
+    return parse_config({"name": name, "output": str(Path(s.output) / name), "model": dict(model), "dataset": dataset,
+                         "methods": [{"name": m.name, "params": m.params, "label": m.label} for m in methods],
+                         "evaluate": evaluate, "seed": 0, "device": s.device, "batch_size": s.batch_size,
+                         "target": "top1"}, source=f"benchmark {name}")
 
 
 def _bam_scores(cfg: RunConfig, paths, method: MethodSpec) -> float:
@@ -182,8 +184,9 @@ def markdown(report: dict[str, Any], command: str = "vidxai bench synthetic") ->
     cols = [c for c in RANKED + REPORTED if any(c[0] in r for r in report["methods"].values())]
     lines = [f"Measured with `{command}`: {report['clips']} synthetic clips, model `{report['model'].get('name')}`"
              + (f", contrast model `{report['contrast_model'].get('name')}`" if report.get("contrast_model") else "")
-             + ". Methods are sorted by mean rank over the measures left of the bar "
-             "(↑ higher is better, ↓ lower is better).", "",
+             + f". Methods are sorted by their mean rank over the first {len([c for c in cols if c in RANKED])} "
+             "measures; the sanity correlation (maps of the trained vs the fully randomised model) and the time are "
+             "reported, not ranked. ↑ higher is better, ↓ lower is better.", "",
              "| rank | method | " + " | ".join(f"{t} {'↑' if h else '↓'}" for _, t, h in cols) + " |",
              "|---|---|" + "---|" * len(cols)]
     for i, row in enumerate(report["ranking"], 1):
