@@ -64,7 +64,7 @@ def numbers(report: dict) -> dict:
             if isinstance(val, dict) and "sem" in val and key != "seconds_per_clip":  # not "localization"
                 out[(title, key)] = round(val["mean"], 5)
         for scheme, r in e.get("localization", {}).items():
-            out[(title, scheme)] = (r["best_threshold_index"], round(r["error_heldout"], 4))
+            out[(title, scheme)] = (r["best_index"], round(r["error_heldout"], 4))
     return out
 
 

@@ -190,6 +190,11 @@ class Localization(Metric):
 
     def update(self, saliency: torch.Tensor, gt_boxes: torch.Tensor, calibration=None, labels=None) -> torch.Tensor:
         ious = localization_iou(saliency, gt_boxes, self.scheme, self.thresholds, self.largest_component, self.normalize)
+        return self.update_ious(ious, calibration, labels)
+
+    def update_ious(self, ious: torch.Tensor, calibration=None, labels=None) -> torch.Tensor:
+        """Add precomputed mean IoUs ``(B, n_thresholds)`` (e.g. read back from a runner cache)."""
+        ious = torch.as_tensor(ious, dtype=torch.float32)
         if ious.ndim == 1:
             ious = ious.unsqueeze(0)
         b = ious.shape[0]

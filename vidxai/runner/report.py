@@ -13,12 +13,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
 from . import cache
 from .config import RunConfig
-
-CORRECT_IOU = 0.5  # a clip is localised when its mean per-frame IoU exceeds this (thesis)
-
 
 def collect(folder: Path) -> tuple[dict[str, np.ndarray], list[str]]:
     """Concatenate the shards of ``folder`` in batch order: ``(arrays, clip ids)``."""
@@ -32,34 +30,11 @@ def collect(folder: Path) -> tuple[dict[str, np.ndarray], list[str]]:
     return {k: np.concatenate(v) for k, v in arrays.items()}, ids
 
 
-def calibrate_localization(iou: np.ndarray, calibration: np.ndarray) -> dict[str, Any]:
-    """Pick the threshold with the best accuracy on the calibration clips, report it on the rest.
-
-    Args:
-        iou: ``(N, n_thresholds)`` mean per-frame IoU of each clip at each threshold.
-        calibration: boolean ``(N,)``, True for the calibration clips.
-    """
-    correct = iou > CORRECT_IOU
-    held = ~calibration if (~calibration).any() else calibration
-    best = int(np.argmax(correct[calibration].mean(0)))
-    per_threshold = 100.0 * (1.0 - correct.mean(0))
-    return {"best_threshold_index": best,
-            "error_calibration": float(100.0 * (1.0 - correct[calibration, best].mean())),
-            "error_heldout": float(100.0 * (1.0 - correct[held, best].mean())),
-            "error_oracle": float(per_threshold.min()),
-            "error_per_threshold": per_threshold.tolist(),
-            "num_calibration": int(calibration.sum()), "num_heldout": int(held.sum() if held is not calibration else 0)}
-
-
 def summarise(config: RunConfig, paths) -> dict[str, Any]:
     """The report as a JSON-able dict."""
     gt, ids = collect(paths.gt())
     n = len(ids)
-    rng = np.random.default_rng(config.seed)
     frac = float(config.evaluate.get("localization", {}).get("calibration_fraction", 0.25))
-    calibration = np.zeros(n, bool)
-    if n:
-        calibration[rng.permutation(n)[: max(1, int(round(frac * n)))]] = True
     errors = []
     for k in sorted(cache.done_batches(paths.gt())):
         errors += cache.read_meta(paths.gt() / cache.shard_name(k))["errors"]
@@ -80,13 +55,12 @@ def summarise(config: RunConfig, paths) -> dict[str, Any]:
             entry["insertion_curve"] = arrays["insertion_curve"].mean(0).tolist()
         loc = {}
         for key in [k for k in arrays if k.startswith("loc_iou_")]:
-            scheme = key[len("loc_iou_"):]
-            if len(mids) == n:
-                res = calibrate_localization(arrays[key].astype(np.float64), calibration)
-                from ..metrics import THRESHOLDS
+            if len(mids) == n:  # the seeded calibration split is only comparable across methods on all clips
+                from ..metrics import Localization
 
-                res["best_threshold"] = float(np.asarray(THRESHOLDS[scheme])[res["best_threshold_index"]])
-                loc[scheme] = res
+                acc = Localization(key[len("loc_iou_"):], calibration=frac, seed=config.seed)
+                acc.update_ious(torch.from_numpy(arrays[key].astype(np.float32)))
+                loc[acc.scheme] = acc.summary()
         if loc:
             entry["localization"] = loc
         methods[m.title] = entry
@@ -176,7 +150,7 @@ def rows(report: dict[str, Any]) -> list[dict[str, Any]]:
         for scheme, r in e.get("localization", {}).items():
             for which in ("error_heldout", "error_calibration", "error_oracle"):
                 out.append({"method": title, "metric": f"localization_{scheme}_{which}", "value": r[which],
-                            "sem": "", "n": r["num_heldout"] if which == "error_heldout" else ""})
+                            "sem": "", "n": r["n_heldout"] if which == "error_heldout" else r["n_calibration"]})
     return out
 
 
