@@ -194,3 +194,30 @@ def test_explain_api_and_scale(tiny_model, tiny_clip, tmp_path):
     assert r.extras["canvas"] == (8, 48, 48) and r.extras["offsets"] == [(0, 0, 0), (0, 0, 16), (0, 16, 0),
                                                                            (0, 16, 16)]
     assert r.saliency.min() == 0 and r.saliency.max() == 1
+
+
+def test_jitter_sharpens_a_trained_model():
+    """synthetic-tiny (shipped weights): spatial jitter puts more mass on the actors, temporal jitter more in
+    the action's frames (measured on 12 clips: energy 0.102 -> 0.125, temporal mass 0.858 -> 0.886)."""
+    from vidxai.data.synthetic import SyntheticActions
+    from vidxai.metrics import energy_pointing, temporal_localization
+
+    try:
+        model = vidxai.models.load("synthetic-tiny")
+    except errors.CheckpointError:
+        pytest.skip("synthetic-tiny weights not available")
+    items = [it for it in SyntheticActions(12, seed=3)]
+    x = torch.stack([it["video"] for it in items])
+    y = torch.tensor([it["label"] for it in items])
+    masks = torch.stack([it["masks"] for it in items])
+    start, end = (torch.tensor([it[k] for it in items]) for k in ("action_start", "action_end"))
+
+    def scores(sal):
+        return (float(energy_pointing(sal, masks).nanmean()),
+                float(temporal_localization(sal, start, end)["mass_in_interval"].nanmean()))
+
+    plain = scores(_attr(model, "gradcam", x, target=y).saliency)
+    space = scores(_attr(model, "jitter-cam", x, target=y, shifts=2, temporal_shifts=0, chunk_size=24).saliency)
+    time = scores(_attr(model, "jitter-cam", x, target=y, shifts=0, temporal_shifts=2, chunk_size=24).saliency)
+    assert space[0] > 1.1 * plain[0]
+    assert time[1] > plain[1] + 0.01

@@ -331,11 +331,13 @@ class CAMBase(Attribution):
     family: ClassVar[str] = "cam"
     variant: ClassVar[str] = "gradcam"
     uses_weighting: ClassVar[bool] = True
+    accepted: ClassVar[tuple[str, ...]] = ("layer", "weighting", "relu", "normalize", "pathway_weights", "reshape")
 
     def attribute(self, inputs: torch.Tensor, target=None, layer: LayerSpec = None, weighting: str = "global",
                   relu: bool = True, normalize: bool = False, pathway_weights: Sequence[float] | None = None,
                   reshape: Reshape = None, **params) -> AttributionResult:
-        check_params(self.name, params, [])
+        # every accepted name is consumed by the signature, so params holds only unknown ones
+        check_params(self.name, params, self.accepted)
         if not self.uses_weighting and weighting != "global":
             raise InputError(f"method {self.name!r} weights every position by its own gradient; "
                              f"weighting={weighting!r} does not apply")
@@ -395,6 +397,7 @@ class GuidedGradCAM(CAMBase):
     """
 
     variant = "gradcam"
+    accepted = (*CAMBase.accepted, "reduction", "strict")
 
     def attribute(self, inputs: torch.Tensor, target=None, reduction: str = "max_abs", normalize: bool = False,
                   strict: bool = True, **params) -> AttributionResult:

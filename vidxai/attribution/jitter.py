@@ -117,7 +117,8 @@ class JitterCAM(Attribution):
                   relu: bool = True, normalize: bool = False, pathway_weights: Sequence[float] | None = None,
                   reshape: Reshape = None, chunk_size: int = 8, progress: bool = False,
                   **params) -> AttributionResult:
-        check_params(self.name, params, [])
+        check_params(self.name, params, ["cam", "shifts", "temporal_shifts", "scale", "layer", "weighting", "relu",
+                                         "normalize", "pathway_weights", "reshape", "chunk_size", "progress"])
         if cam not in VARIANTS:
             raise InputError(f"unknown CAM {cam!r} for jitter-cam; choose from {', '.join(VARIANTS)}")
         _pool_dims(torch.empty(1, 1, 1, 1), weighting)
