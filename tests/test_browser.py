@@ -46,9 +46,10 @@ def served_report(tmp_path_factory):
         frames[t, 20:52, 4 * t:4 * t + 32] = 230
     video = video_dir / "clip.mp4"
     write_video(video, frames, fps=10)
-    if test_cli.TINY not in __import__("vidxai").models.list():
-        import vidxai
+    import vidxai
 
+    added = test_cli.TINY not in vidxai.models.list()
+    if added:
         vidxai.models.register(test_cli.TINY, spec=vidxai.InputSpec(8, (32, 32), 32), family="test")(
             test_cli._tiny_builder)
     out = tmp_path_factory.mktemp("report")
@@ -64,6 +65,8 @@ def served_report(tmp_path_factory):
     finally:
         server.shutdown()
         server.server_close()
+        if added:
+            test_cli.unregister(vidxai.models._REGISTRY, test_cli.TINY)
 
 
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):

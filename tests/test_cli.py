@@ -32,13 +32,22 @@ def _tiny_builder(weights=None, **kw):
                        target_layers=["features.5"], name=TINY)
 
 
+def unregister(registry, name: str) -> None:
+    """Drop a test-only entry so later test modules see the real registry."""
+    registry._items.pop(name, None)
+    registry._descriptions.pop(name, None)
+
+
 @pytest.fixture(scope="module")
 def tiny_registered():
-    """A test-only tiny model in the registry (8x32x32 clips, 5 classes, random weights)."""
-    if TINY not in vidxai.models.list():
+    """A test-only tiny model in the registry (8x32x32 clips, 5 classes, random weights), removed afterwards."""
+    added = TINY not in vidxai.models.list()
+    if added:
         vidxai.models.register(TINY, description="test-only tiny 3D CNN", spec=vidxai.InputSpec(8, (32, 32), 32),
                                weight_source="random", family="test")(_tiny_builder)
-    return TINY
+    yield TINY
+    if added:
+        unregister(vidxai.models._REGISTRY, TINY)
 
 
 @pytest.fixture(scope="module")
@@ -112,7 +121,8 @@ def blob_method():
     from vidxai.attribution.base import Attribution, AttributionResult
 
     name = "test-blob"
-    if name not in vidxai.methods.list():
+    added = name not in vidxai.methods.list()
+    if added:
         @vidxai.methods.register(name, description="test-only: a fixed box of saliency", family="baseline")
         class Blob(Attribution):
             def attribute(self, inputs, target=None, **params):
@@ -120,7 +130,9 @@ def blob_method():
                 sal = torch.zeros(x.shape[0], *x.shape[2:])
                 sal[:, :, BLOB[0], BLOB[1]] = 1.0
                 return AttributionResult(saliency=sal, segmentation=(sal > 0).long())
-    return name
+    yield name
+    if added:
+        unregister(vidxai.methods._REGISTRY, name)
 
 
 def test_overlay_hot_spot_lands_on_the_right_original_pixels(tiny_registered, blob_method, small_video, tmp_path,
