@@ -76,7 +76,7 @@ def test_2d_cnn_matches_pytorch_grad_cam(variant):
     torch.manual_seed(0)
     net2d = Net2D().eval()
     with torch.no_grad():
-        net2d.fc.weight.mul_(SCALE)  # large gradients: pytorch-grad-cam's Grad-CAM++ adds eps=1e-6 to alpha's denominator
+        net2d.fc.weight.mul_(SCALE)  # large gradients, see SCALE
     model = vidxai.wrap(Frames2D(net2d), spec=vidxai.InputSpec(num_frames=1, crop=(16, 16)), num_classes=4,
                         target_layers=["net2d.features.4"])
     x = torch.randn(3, 3, 1, 16, 16, generator=torch.Generator().manual_seed(2))
@@ -250,7 +250,8 @@ def test_guided_gradcam_is_guided_backprop_times_gradcam(tiny_model, tiny_clip):
 
 
 def test_guided_gradcam_unguidable_activation():
-    net = nn.Sequential(nn.Conv3d(3, 4, 3, padding=1), nn.GELU(), nn.AdaptiveAvgPool3d(1), nn.Flatten(), nn.Linear(4, 2))
+    net = nn.Sequential(nn.Conv3d(3, 4, 3, padding=1), nn.GELU(), nn.AdaptiveAvgPool3d(1), nn.Flatten(),
+                        nn.Linear(4, 2))
     model = vidxai.wrap(net, spec=vidxai.InputSpec(num_frames=4, crop=(8, 8)), target_layers=["1"])
     x = torch.randn(1, 3, 4, 8, 8)
     with pytest.raises(errors.UnsupportedModelError, match="strict=False"):

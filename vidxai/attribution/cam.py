@@ -18,8 +18,9 @@ layer's output for a fresh leaf tensor, so the backward pass stops at that layer
 to the input and no ``.grad`` is ever written on a parameter).
 
 Multi-pathway networks (SlowFast) get one target layer per pathway; each pathway's CAM is upsampled to that
-pathway's own input resolution (``extras["pathway0"]``, ``extras["pathway1"]``...) and the fused map (``saliency``) is the weighted
-mean of the per-pathway maps, each scaled to a peak of 1, at the fast pathway's (= the input's) resolution.
+pathway's own input resolution (``extras["pathway0"]``, ``extras["pathway1"]``...) and the fused map
+(``saliency``) is the weighted mean of the per-pathway maps, each scaled to a peak of 1, at the fast pathway's
+(= the input's) resolution.
 """
 from __future__ import annotations
 
