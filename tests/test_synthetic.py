@@ -168,9 +168,12 @@ def test_dataset_items_and_labels():
     assert batch["video"].shape == (2, 3, 8, 32, 32) and batch["boxes"].shape == (2, 8, 4)
 
 
-def _accuracy(model, ds) -> float:
-    x = torch.stack([ds[i]["video"] for i in range(len(ds))])
-    y = torch.tensor([ds[i]["label"] for i in range(len(ds))])
+def _batch(ds):
+    items = [ds[i] for i in range(len(ds))]  # render each clip once
+    return torch.stack([it["video"] for it in items]), torch.tensor([it["label"] for it in items])
+
+
+def _accuracy(model, x, y) -> float:
     with torch.no_grad():
         pred = torch.cat([model(x[i:i + 16]).argmax(1) for i in range(0, len(x), 16)])
     return float((pred == y).float().mean())
@@ -187,21 +190,17 @@ def test_shipped_action_model_is_accurate_and_needs_motion(action_model):
     assert model.spec.num_frames == 16 and model.spec.crop == (112, 112) and model.spec.value_range == (0.0, 1.0)
     assert sum(p.numel() for p in model.parameters()) <= 1_000_000
     assert isinstance(model.layer(model.target_layers[0]), torch.nn.Module)
-    ds = SyntheticActions(64, seed=FRESH_SEED)
-    assert _accuracy(model, ds) >= 0.9
+    x, y = _batch(SyntheticActions(64, seed=FRESH_SEED))
+    assert _accuracy(model, x, y) >= 0.9
     # One frame repeated: no motion left, so the class cannot be read (near chance, 1/6).
-    x = torch.stack([ds[i]["video"] for i in range(len(ds))])
     still = x[:, :, 8:9].expand_as(x).contiguous()
-    y = torch.tensor([ds[i]["label"] for i in range(len(ds))])
-    with torch.no_grad():
-        acc = float((model(still).argmax(1) == y).float().mean())
-    assert acc <= 0.4
+    assert _accuracy(model, still, y) <= 0.4
 
 
 def test_shipped_background_model_is_accurate():
     model = vidxai.models.load("synthetic-tiny-background")
     assert model.class_names == list(BACKGROUND_NAMES)
-    assert _accuracy(model, SyntheticActions(48, seed=FRESH_SEED, task="background")) >= 0.9
+    assert _accuracy(model, *_batch(SyntheticActions(48, seed=FRESH_SEED, task="background"))) >= 0.9
 
 
 def test_shipped_weights_are_recorded():
