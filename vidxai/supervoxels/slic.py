@@ -203,7 +203,7 @@ def slic3d(volume: torch.Tensor, n_segments: int = 120, compactness: float = 10.
            extra_weight: float = 10.0, max_iter: int = 10, enforce_connectivity: bool = True,
            min_size_factor: float = 0.5, lab: bool = True, move_seeds: bool = True,
            search: str = "local", coarse: int | str = "auto", refine: int = 1, merge: str = "nearest",
-           connectivity_backend: str = "auto",
+           connectivity_backend: str = "auto", chunk_voxels: int | str | None = "auto",
            return_info: bool = False):
     """SLIC supervoxels for a batch of clips.
 
@@ -238,6 +238,10 @@ def slic3d(volume: torch.Tensor, n_segments: int = 120, compactness: float = 10.
             segment with the closest mean colour/extra features; ``"largest"``, the largest touching segment.
         connectivity_backend: connected components by ``"skimage"`` (CPU default), ``"torch"`` (GPU default)
             or ``"auto"``; both give the same labels.
+        chunk_voxels: process the batch in chunks of at most this many voxels (whole clips, at least one);
+            ``"auto"``: 2**20 on CPU, where large working sets fall out of the caches and batches of large
+            clips ran slower per clip than single clips, and no chunking on GPUs; ``None``: never chunk.
+            The labels do not depend on it.
         return_info: also return a dict with the seed grid shape and spacing.
 
     Returns:
@@ -261,6 +265,24 @@ def slic3d(volume: torch.Tensor, n_segments: int = 120, compactness: float = 10.
         raise InputError(f"search must be 'local' or 'wide', got {search!r}")
     b, c, t, h, w = volume.shape
     device = volume.device
+    if chunk_voxels == "auto":
+        chunk_voxels = 2 ** 20 if device.type == "cpu" else None
+    per_chunk = b if chunk_voxels is None else max(1, int(chunk_voxels) // (t * h * w))
+    if per_chunk < b:
+        kwargs = dict(n_segments=n_segments, compactness=compactness, temporal_ratio=temporal_ratio,
+                      temporal_scale=temporal_scale, grid=grid, extra_weight=extra_weight, max_iter=max_iter,
+                      enforce_connectivity=enforce_connectivity, min_size_factor=min_size_factor, lab=lab,
+                      move_seeds=move_seeds, search=search, coarse=coarse, refine=refine, merge=merge,
+                      connectivity_backend=connectivity_backend, chunk_voxels=None, return_info=True)
+        parts, info = [], None
+        for i in range(0, b, per_chunk):
+            ex = None if extra is None else extra[i:i + per_chunk]
+            lab_i, info = slic3d(volume[i:i + per_chunk], extra=ex, **kwargs)
+            parts.append(lab_i)
+        labels = torch.cat(parts)
+        if image_mode:
+            labels = labels[:, 0]
+        return (labels, info) if return_info else labels
     dtype = torch.float64 if volume.dtype == torch.float64 else torch.float32
     feats = []
     if c:
@@ -398,10 +420,12 @@ def _kmeans(dist_feat: torch.Tensor, sum_feat: torch.Tensor | None, sub_axes: li
     # Gather the items into (B * n_sub, vmax, F); padding slots repeat item 0 and are zeroed in the sums, so
     # they add nothing to any centre (and their own assignment is never used).
     xd = dist_feat.reshape(b, nf, -1)[:, :, flat_idx]
-    xd = xd.view(b, nf, n_sub, vmax).permute(0, 2, 3, 1).reshape(b * n_sub, vmax, nf)
+    # .contiguous(): with B = 1 the reshape is a strided view, and BLAS rounds differently for other
+    # strides; a clip must get bit-identical labels alone and in a batch.
+    xd = xd.view(b, nf, n_sub, vmax).permute(0, 2, 3, 1).reshape(b * n_sub, vmax, nf).contiguous()
     if n_iter > 1 or update_last:
         xs = sum_feat.reshape(b, nf + 1, -1)[:, :, flat_idx] * valid.view(1, 1, -1)
-        xs = xs.view(b, nf + 1, n_sub, vmax).permute(0, 2, 3, 1).reshape(b * n_sub, vmax, nf + 1)
+        xs = xs.view(b, nf + 1, n_sub, vmax).permute(0, 2, 3, 1).reshape(b * n_sub, vmax, nf + 1).contiguous()
     choice = None
     for it in range(n_iter):
         cpad = torch.cat((centres, centres.new_zeros(b, 1, nf)), dim=1)  # (B, K+1, F); row K: dummy
