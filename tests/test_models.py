@@ -43,7 +43,10 @@ def offline_hub(monkeypatch):
     def refuse(url, *a, **k):
         raise urllib.error.URLError("[Errno -2] Name or service not known")
 
+    import torchvision.models._api as tv_api
+
     monkeypatch.setattr(torch.hub, "load_state_dict_from_url", refuse)
+    monkeypatch.setattr(tv_api, "load_state_dict_from_url", refuse)  # torchvision imported its own reference
 
 
 def test_registry_lists_every_zoo_entry():
