@@ -1,0 +1,325 @@
+"""Perturbation methods for video: sliding-window occlusion, RISE and spatio-temporal extremal perturbation.
+
+All of them only query the model: they build many perturbed clips, score them in chunks of ``chunk_size``
+clips per forward (memory bounded), and are seeded. See method.md sections 7 and 8.
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterator, Sequence
+
+import torch
+from torch import nn
+
+from .. import methods
+from ..errors import InputError, UnknownNameError
+from .base import Attribution, AttributionResult, check_params, model_state, target_scores, upsample_to
+
+OUTPUTS = ("logit", "prob")
+
+
+def _triple(v: int | Sequence[int], what: str) -> tuple[int, int, int]:
+    t = (int(v),) * 3 if isinstance(v, (int, float)) else tuple(int(a) for a in v)
+    if len(t) != 3 or min(t) < 1:
+        raise InputError(f"{what} must be a positive int or (t, h, w), got {v!r}")
+    return t
+
+
+def scores_of(model: nn.Module, clips: torch.Tensor, target: torch.Tensor, output: str = "logit") -> torch.Tensor:
+    """Scores ``(N,)`` of the clips ``(N, C, T, H, W)`` for the classes ``target (N,)`` (logit or probability)."""
+    logits = model(clips)
+    if output == "prob":
+        return logits.softmax(1).gather(1, target.view(-1, 1)).squeeze(1)
+    return target_scores(logits, target)
+
+
+def chunked_scores(model: nn.Module, make: Callable[[int, int], torch.Tensor], count: int, target: int | torch.Tensor,
+                   chunk_size: int, output: str = "logit", progress: bool = False, desc: str = "") -> torch.Tensor:
+    """Score ``count`` perturbed clips built by ``make(start, stop) -> (stop-start, C, T, H, W)``, chunk by chunk."""
+    from tqdm.auto import tqdm
+
+    out = []
+    with torch.no_grad(), tqdm(total=count, disable=not progress, desc=desc, leave=False) as bar:
+        for start in range(0, count, chunk_size):
+            stop = min(count, start + chunk_size)
+            clips = make(start, stop)
+            t = torch.as_tensor(target, device=clips.device).reshape(-1).expand(clips.shape[0])
+            out.append(scores_of(model, clips, t, output).float())
+            bar.update(stop - start)
+    return torch.cat(out)
+
+
+def _check_output(output: str) -> None:
+    if output not in OUTPUTS:
+        raise UnknownNameError(output, OUTPUTS, hint="score output")
+
+
+# -- occlusion ----------------------------------------------------------------------------------------------
+def window_starts(size: int, window: int, stride: int) -> list[int]:
+    """Start offsets of a sliding window along one axis (captum's rule: the last window may overhang)."""
+    if window > size:
+        raise InputError(f"occlusion window {window} is larger than the clip axis {size}")
+    return [i * stride for i in range(math.ceil((size - window) / stride) + 1)]
+
+
+def occlusion_fill(x: torch.Tensor, fill: str, generator: torch.Generator | None = None,
+                   value: float = 0.0, blur_sigma: float = 5.0) -> torch.Tensor:
+    """What occluded voxels of ``x (B, C, T, H, W)`` are replaced with."""
+    if fill == "constant":
+        return torch.full_like(x, value)
+    if fill == "noise":
+        return torch.randn(x.shape, generator=generator, device="cpu").to(x) * x.std() + x.mean()
+    if fill == "blur":
+        from ..metrics.deletion import gaussian_blur
+
+        return gaussian_blur(x, blur_sigma)
+    raise UnknownNameError(fill, ("constant", "noise", "blur"), hint="occlusion fill")
+
+
+@methods.register("occlusion", description="Sliding 3-D window occlusion: drop in the class score per voxel",
+                  family="perturbation")
+class Occlusion(Attribution):
+    """Occlusion (Zeiler & Fergus 2014) with a 3-D window.
+
+    Each window (size ``window`` = (t, h, w), moved by ``stride``) is filled with ``fill`` (constant ``value``
+    in normalised space, seeded noise, or a blurred clip); a voxel's importance is the mean over the windows that
+    cover it of ``score(x) - score(occluded x)``. With ``fill="constant"`` and ``output="logit"`` this equals
+    captum's ``Occlusion`` with a sliding window of shape ``(C, t, h, w)``.
+    """
+
+    def attribute(self, inputs: torch.Tensor, target=None, window=(4, 16, 16), stride=(2, 8, 8), fill: str = "constant",
+                  value: float = 0.0, output: str = "logit", chunk_size: int = 16, seed: int = 0,
+                  progress: bool = False, **params) -> AttributionResult:
+        check_params(self.name, params, [])
+        _check_output(output)
+        x, target, logits = self.prepare(inputs, target)
+        window, stride = _triple(window, "window"), _triple(stride, "stride")
+        b, _, t, h, w = x.shape
+        starts = [window_starts(n, k, s) for n, k, s in zip((t, h, w), window, stride)]
+        boxes = [(a, c, d) for a in starts[0] for c in starts[1] for d in starts[2]]
+        gen = torch.Generator().manual_seed(seed)
+        fill_clip = occlusion_fill(x, fill, gen, value)
+        masks = torch.zeros(len(boxes), t, h, w, device=x.device)
+        for i, (a, c, d) in enumerate(boxes):  # one small loop over windows, not voxels
+            masks[i, a:a + window[0], c:c + window[1], d:d + window[2]] = 1
+        saliency = torch.zeros(b, t, h, w, device=x.device)
+        with model_state(self.model):
+            for j in range(b):
+                xj, fj = x[j:j + 1], fill_clip[j:j + 1]
+
+                def make(lo: int, hi: int, xj=xj, fj=fj) -> torch.Tensor:
+                    m = masks[lo:hi, None]
+                    return xj * (1 - m) + fj * m
+
+                with torch.no_grad():
+                    full = scores_of(self.model, xj, target[j:j + 1], output)
+                occluded = chunked_scores(self.model, make, len(boxes), target[j], chunk_size, output, progress,
+                                          "occlusion")
+                drop = (full - occluded).view(-1, 1, 1, 1)
+                saliency[j] = (drop * masks).sum(0) / masks.sum(0).clamp_min(1)
+        return AttributionResult(saliency, logits=logits, extras={"num_windows": len(boxes)})
+
+
+# -- RISE ---------------------------------------------------------------------------------------------------
+def rise_masks(n: int, size: tuple[int, int, int], grid: tuple[int, int, int], p: float,
+               generator: torch.Generator, device: torch.device) -> torch.Tensor:
+    """``n`` RISE masks ``(n, T, H, W)``: binary cells on ``grid`` (on with probability ``p``), upsampled
+    trilinearly to one cell more than the clip and cropped at a random shift (Petsiuk et al. 2018)."""
+    cells = (torch.rand((n, 1, *grid), generator=generator) < p).float().to(device)
+    cell = [math.ceil(s / g) for s, g in zip(size, grid)]
+    up = nn.functional.interpolate(cells, size=tuple((g + 1) * c for g, c in zip(grid, cell)), mode="trilinear",
+                                   align_corners=False)[:, 0]
+    shifts = torch.stack([torch.randint(0, c, (n,), generator=generator) for c in cell], 1).tolist()
+    return torch.stack([up[i, a:a + size[0], b:b + size[1], c:c + size[2]] for i, (a, b, c) in enumerate(shifts)])
+
+
+@methods.register("rise", description="RISE: score-weighted average of random low-resolution space-time masks",
+                  family="perturbation")
+class RISE(Attribution):
+    """RISE for video: ``n_masks`` random binary masks on a ``grid`` of (t, h, w) cells, kept with probability
+    ``p``, smoothly upsampled with random shifts; saliency = sum_i score_i * M_i / (n_masks * p). Masks blend the
+    clip with ``fill`` (0 in normalised space by default).
+
+    ``centre=True`` (default) subtracts the mean score first: sum_i (score_i - mean) * M_i / (n_masks * p). In
+    expectation this differs from the paper's estimator only by a constant (masks are uniform on average), but
+    its variance is far lower, so fewer masks give the same ranking of voxels. ``centre=False`` is the paper's.
+    """
+
+    def attribute(self, inputs: torch.Tensor, target=None, n_masks: int = 500, grid=(4, 7, 7), p: float = 0.5,
+                  fill: str = "constant", output: str = "prob", centre: bool = True, chunk_size: int = 32,
+                  seed: int = 0, progress: bool = False, **params) -> AttributionResult:
+        check_params(self.name, params, [])
+        _check_output(output)
+        if not 0 < p < 1:
+            raise InputError(f"RISE keep probability p must be in (0, 1), got {p}")
+        if n_masks < 1:
+            raise InputError(f"RISE needs at least one mask, got n_masks={n_masks}")
+        x, target, logits = self.prepare(inputs, target)
+        b, _, t, h, w = x.shape
+        gen = torch.Generator().manual_seed(seed)
+        grid = tuple(min(g, s) for g, s in zip(_triple(grid, "grid"), (t, h, w)))
+        fill_clip = occlusion_fill(x, fill, gen)
+        weighted = torch.zeros(b, t, h, w, device=x.device)  # sum_i score_i * M_i
+        coverage = torch.zeros(t, h, w, device=x.device)  # sum_i M_i (the same masks for every clip)
+        score_sum = torch.zeros(b, device=x.device)
+        from tqdm.auto import tqdm
+
+        with model_state(self.model), tqdm(total=n_masks, disable=not progress, desc="rise", leave=False) as bar:
+            for start in range(0, n_masks, chunk_size):
+                m = rise_masks(min(chunk_size, n_masks - start), (t, h, w), grid, p, gen, x.device)
+                coverage += m.sum(0)
+                for j in range(b):
+                    clips = x[j:j + 1] * m[:, None] + fill_clip[j:j + 1] * (1 - m[:, None])
+                    s = chunked_scores(self.model, lambda lo, hi, c=clips: c[lo:hi], len(m), target[j], chunk_size,
+                                       output)
+                    weighted[j] += (s.view(-1, 1, 1, 1) * m).sum(0)
+                    score_sum[j] += s.sum()
+                bar.update(len(m))
+        if centre:
+            weighted = weighted - (score_sum / n_masks).view(-1, 1, 1, 1) * coverage
+        return AttributionResult(weighted / (n_masks * p), logits=logits)
+
+
+# -- extremal perturbation ----------------------------------------------------------------------------------
+def blur_stack(x: torch.Tensor, sigma_max: float, levels: int, temporal: bool = False) -> torch.Tensor:
+    """``(levels, B, C, T, H, W)``: ``x`` blurred with sigmas ``sigma_max * l / (levels - 1)``."""
+    from ..metrics.deletion import gaussian_blur
+
+    out = []
+    for sigma in torch.linspace(0, sigma_max, levels).tolist():
+        y = gaussian_blur(x, sigma)
+        if temporal and sigma > 0:  # blur along time with the same sigma in frames, scaled down
+            y = gaussian_blur(y.transpose(2, 4), sigma / 4).transpose(2, 4)
+        out.append(y)
+    return torch.stack(out)
+
+
+def blur_perturbation(stack: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Per-voxel blur with sigma = sigma_max * (1 - m), by interpolating between the levels of ``stack``.
+
+    ``stack``: ``(L, 1, C, T, H, W)`` for one clip; ``mask``: ``(A, 1, T, H, W)`` in [0, 1] -> ``(A, C, T, H, W)``.
+    """
+    levels = stack.shape[0]
+    pos = (1 - mask) * (levels - 1)  # fractional level of each voxel
+    lo = pos.floor().clamp(max=levels - 2).long()
+    frac = pos - lo
+    s = stack[:, 0]  # (L, C, T, H, W)
+    idx = lo.expand(-1, s.shape[1], -1, -1, -1)  # (A, C, T, H, W)
+    flat = s.unsqueeze(0).expand(mask.shape[0], *s.shape)  # (A, L, C, T, H, W)
+    a = flat.gather(1, idx.unsqueeze(1)).squeeze(1)
+    b = flat.gather(1, (idx + 1).unsqueeze(1)).squeeze(1)
+    return a + (b - a) * frac
+
+
+def smooth_mask(params: torch.Tensor, size: tuple[int, int, int], sigma_cells: float = 1.0,
+                temperature: float = 1 / 20) -> torch.Tensor:
+    """Smooth-max-of-Gaussians upsampling (Fong et al. 2019) of mask parameters ``(A, 1, t, h, w)`` to ``size``.
+
+    Each output voxel takes a soft maximum (temperature ``temperature``) over the parameters of its neighbouring
+    cells, each weighted by a Gaussian of the distance to the cell centre, so masks are smooth by construction.
+    """
+    grid = params.shape[2:]
+    dev, dtype = params.device, params.dtype
+    idx, wts = [], []
+    for axis, (s, g) in enumerate(zip(size, grid)):
+        c = (torch.arange(s, device=dev, dtype=dtype) + 0.5) * g / s - 0.5  # voxel centres in cell units
+        near = c.round()[:, None] + torch.tensor([-1.0, 0.0, 1.0], device=dev, dtype=dtype)  # (S, 3) neighbours
+        shape = [1] * 6
+        shape[axis], shape[3 + axis] = s, 3
+        idx.append(near.clamp(0, g - 1).long().view(shape))
+        wts.append(torch.exp(-((c[:, None] - near) ** 2) / (2 * sigma_cells ** 2)).view(shape))
+    # (A, T, H, W, 3, 3, 3): the parameters of the 27 neighbouring cells of every voxel, Gaussian-weighted
+    v = params[:, 0][:, idx[0], idx[1], idx[2]] * (wts[0] * wts[1] * wts[2])
+    v = v.flatten(4)
+    soft = torch.softmax(v / temperature, dim=-1)
+    return (soft * v).sum(-1).unsqueeze(1).clamp(0, 1)
+
+
+def area_penalty(mask: torch.Tensor, areas: torch.Tensor) -> torch.Tensor:
+    """``|| sort(vec(m)) - r_a ||^2`` per mask (mean over voxels): ``r_a`` has a fraction ``a`` of ones."""
+    flat = mask.flatten(1)
+    n = flat.shape[1]
+    ref = (torch.arange(n, device=mask.device)[None] >= (n * (1 - areas))[:, None].round()).to(flat)
+    return ((flat.sort(dim=1).values - ref) ** 2).mean(1)
+
+
+@methods.register("extremal-perturbation",
+                  description="Spatio-temporal extremal perturbation: smooth masks of fixed volume that keep the class",
+                  family="perturbation")
+class ExtremalPerturbation(Attribution):
+    """Extremal perturbations (Fong, Patrick & Vedaldi 2019) on a coarse T x H x W grid.
+
+    For every ``area`` a (a fraction of the whole volume) a smooth mask is optimised, all areas in one batch:
+    ``preserve`` maximises the class score of the clip blurred outside the mask (``delete`` minimises it with the
+    mask's region blurred), plus ``lambda * ||sort(m) - r_a||^2`` with lambda growing geometrically from
+    ``lambda_start`` to ``lambda_end`` over the iterations (or by the factor ``lambda_growth`` per iteration). Perturbation: per-voxel blur with sigma = ``sigma_max * (1 - m)``
+    (spatial; ``temporal_blur=True`` also blurs in time). The saliency is the sum of the masks over the areas;
+    the masks are in ``extras["masks"]`` ``(B, A, T, H, W)``, the reached areas (fraction of voxels with m > 0.5)
+    in ``extras["areas"]`` and the mean mask values in ``extras["mean_mask"]`` (both ``(B, A)``; soft edges make the
+    mean a little larger than the area).
+    The final preserved/deleted clip scores per area are in ``extras["scores"]`` ``(B, A)``.
+
+    Defaults are short for CPU (100 iterations; the constraint starts weak, ``lambda_start=30``, so the class score
+    shapes the mask before the area is enforced; it ends at the weight TorchRay reaches after 800 iterations).
+    The paper's setting: ``iterations=1600, learning_rate=0.1, lambda_start=300, lambda_growth=1.0035,
+    grid=(T/2, 32, 32)`` for 224-pixel frames (a cell every 7 pixels), areas (0.05, 0.1, 0.2, 0.4, 0.6, 0.8).
+    """
+
+    def attribute(self, inputs: torch.Tensor, target=None, areas: Sequence[float] = (0.05, 0.1, 0.2, 0.4),
+                  grid=(4, 7, 7), iterations: int = 100, learning_rate: float = 0.5, variant: str = "preserve",
+                  sigma_max: float = 10.0, blur_levels: int = 8, temporal_blur: bool = False,
+                  lambda_start: float = 30.0, lambda_end: float = 300 * 1.0035 ** 800,
+                  lambda_growth: float | None = None, smooth_temperature: float = 1 / 20,
+                  seed: int = 0, progress: bool = False, **params) -> AttributionResult:
+        check_params(self.name, params, [])
+        if variant not in ("preserve", "delete"):
+            raise UnknownNameError(variant, ("preserve", "delete"), hint="extremal perturbation variant")
+        x, target, logits = self.prepare(inputs, target)
+        b, _, t, h, w = x.shape
+        grid = tuple(min(g, s) for g, s in zip(_triple(grid, "grid"), (t, h, w)))
+        area = torch.tensor(list(areas), dtype=x.dtype, device=x.device)
+        if ((area <= 0) | (area >= 1)).any():
+            raise InputError(f"areas must lie in (0, 1), got {list(areas)}")
+        if iterations < 1 or learning_rate <= 0:
+            raise InputError(f"extremal perturbation needs iterations >= 1 and learning_rate > 0, got "
+                             f"{iterations} and {learning_rate}")
+        if lambda_growth is None:  # geometric from lambda_start to lambda_end over the iterations
+            lambda_growth = (lambda_end / lambda_start) ** (1 / iterations)
+        gen = torch.Generator().manual_seed(seed)
+        from tqdm.auto import tqdm
+
+        masks_out, scores_out = [], []
+        with model_state(self.model):
+            for j in range(b):
+                stack = blur_stack(x[j:j + 1], sigma_max, blur_levels, temporal_blur)
+                param = (0.5 + 0.01 * torch.randn((len(area), 1, *grid), generator=gen)).to(x).requires_grad_(True)
+                opt = torch.optim.SGD([param], lr=learning_rate, momentum=0.9)
+                lam = lambda_start
+                sign = 1.0 if variant == "preserve" else -1.0
+                for _ in tqdm(range(iterations), disable=not progress, desc="extremal perturbation", leave=False):
+                    with torch.enable_grad():
+                        m = smooth_mask(param, (t, h, w), temperature=smooth_temperature)
+                        keep = m if variant == "preserve" else 1 - m
+                        clips = blur_perturbation(stack, keep)
+                        score = scores_of(self.model, clips, target[j].expand(len(area)), "logit")
+                        loss = (-sign * score + lam * area_penalty(m, area)).sum()
+                    opt.zero_grad()
+                    loss.backward()
+                    opt.step()
+                    with torch.no_grad():
+                        param.clamp_(0, 1)
+                    lam *= lambda_growth
+                with torch.no_grad():
+                    m = smooth_mask(param, (t, h, w), temperature=smooth_temperature)
+                    masks_out.append(m[:, 0])
+                    clips = blur_perturbation(stack, m if variant == "preserve" else 1 - m)
+                    scores_out.append(scores_of(self.model, clips, target[j].expand(len(area)), "logit"))
+        masks = torch.stack(masks_out)  # (B, A, T, H, W)
+        return AttributionResult(masks.sum(1), logits=logits,
+                                 extras={"masks": masks, "areas": (masks > 0.5).flatten(2).float().mean(2),
+                                         "mean_mask": masks.flatten(2).mean(2),
+                                         "scores": torch.stack(scores_out)})
+
+
+__all__ = ["Occlusion", "RISE", "ExtremalPerturbation", "rise_masks", "window_starts", "smooth_mask", "area_penalty",
+           "blur_perturbation", "chunked_scores"]

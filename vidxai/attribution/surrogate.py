@@ -1,0 +1,205 @@
+"""Methods over features (supervoxels by default): LIME, KernelSHAP and Norton's feature occlusion.
+
+A *feature* is a region of the clip: a supervoxel from :func:`vidxai.supervoxels.slic3d` (default), a given
+segmentation, or a connected region of high gradient relevance. A coalition ``z`` in {0,1}^K keeps the features
+with z_k = 1 and replaces the others with a fill (constant in normalised space, seeded noise, or a pixelised
+clip); perturbed clips are scored in chunks. Feature weights are spread back over their voxels to give the
+saliency volume, and the segmentation is returned with it.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+from .. import methods
+from ..errors import InputError, UnknownNameError
+from .base import Attribution, AttributionResult, check_params, input_gradient, model_state, reduce_channels
+from .perturbation import chunked_scores, occlusion_fill, scores_of
+
+FEATURES = ("supervoxels", "relevance")
+FILLS = ("constant", "noise", "blur", "pixelate")
+
+
+def feature_segmentation(model, x: torch.Tensor, target: torch.Tensor, features: str = "supervoxels",
+                         n_segments: int = 64, compactness: float = 10.0, relevance_quantile: float = 0.9,
+                         **slic_params) -> torch.Tensor:
+    """``(B, T, H, W)`` feature ids 0..K_b-1 for each clip.
+
+    ``supervoxels``: SLIC supervoxels of the clip colour. ``relevance``: connected regions of the voxels whose
+    gradient magnitude is above its ``relevance_quantile`` (the rest of the clip is one more feature).
+    """
+    from ..supervoxels import connected_components, slic3d
+
+    if features == "supervoxels":
+        return slic3d(model.to_unit_rgb(x), n_segments=n_segments, compactness=compactness, **slic_params)
+    if features == "relevance":
+        with model_state(model):
+            rel = reduce_channels(input_gradient(model, x, target), "max_abs")
+        cut = rel.flatten(1).quantile(relevance_quantile, dim=1).view(-1, 1, 1, 1)
+        return connected_components((rel > cut).long())
+    raise UnknownNameError(features, FEATURES, hint="feature kind")
+
+
+def pixelate(x: torch.Tensor, block: int = 8) -> torch.Tensor:
+    """Each frame of ``x (B, C, T, H, W)`` averaged over ``block x block`` pixel blocks."""
+    b, c, t, h, w = x.shape
+    small = F.adaptive_avg_pool3d(x, (t, max(1, h // block), max(1, w // block)))
+    return F.interpolate(small, size=(t, h, w), mode="nearest")
+
+
+def fill_clip(x: torch.Tensor, fill: str, generator: torch.Generator, value: float = 0.0) -> torch.Tensor:
+    if fill == "pixelate":
+        return pixelate(x)
+    if fill not in FILLS:
+        raise UnknownNameError(fill, FILLS, hint="fill")
+    return occlusion_fill(x, fill, generator, value)
+
+
+def coalition_clips(x: torch.Tensor, base: torch.Tensor, seg: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+    """Clips ``(N, C, T, H, W)``: ``x`` where the coalition ``z (N, K)`` keeps a feature, ``base`` elsewhere."""
+    keep = z[:, seg.flatten()].view(z.shape[0], 1, *seg.shape).to(x.dtype)
+    return x * keep + base * (1 - keep)
+
+
+def weighted_linear_fit(z: torch.Tensor, y: torch.Tensor, w: torch.Tensor, ridge: float = 1e-6) -> torch.Tensor:
+    """Weighted least squares ``y ~ b0 + z @ b`` (tiny ridge for stability); returns the ``K`` coefficients."""
+    a = torch.cat([torch.ones_like(z[:, :1]), z], 1).double()
+    sw = w.double().sqrt()[:, None]
+    aw, yw = a * sw, y.double()[:, None] * sw.squeeze(1)[:, None]
+    reg = ridge * torch.eye(a.shape[1], dtype=torch.float64, device=a.device)
+    reg[0, 0] = 0
+    coef = torch.linalg.solve(aw.T @ aw + reg, aw.T @ yw)
+    return coef[1:, 0].float()
+
+
+def shapley_kernel_samples(k: int, n: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """Coalitions and weights for KernelSHAP. All ``2^k`` coalitions with the exact Shapley kernel when they fit
+    in ``n``; otherwise sizes drawn in proportion to the kernel mass of each size (weights 1). The empty and full
+    coalitions are always included with a large weight (they pin the intercept and the sum)."""
+    big = 1e6
+    if 2 ** k <= n:
+        z = ((torch.arange(2 ** k)[:, None] >> torch.arange(k)) & 1).float()
+        s = z.sum(1)
+        w = torch.tensor([(k - 1) / (math.comb(k, int(v)) * v * (k - v)) if 0 < v < k else big for v in s.tolist()])
+        return z, w
+    sizes = torch.arange(1, k)
+    mass = (k - 1) / (sizes * (k - sizes)).float()
+    draw = sizes[torch.multinomial(mass / mass.sum(), n - 2, replacement=True, generator=generator)]
+    order = torch.rand((n - 2, k), generator=generator).argsort(1)
+    z = (order < draw[:, None]).float()
+    z = torch.cat([torch.zeros(1, k), torch.ones(1, k), z])
+    w = torch.cat([torch.full((2,), big), torch.ones(n - 2)])
+    return z, w
+
+
+def lime_samples(k: int, n: int, generator: torch.Generator, kernel_width: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """LIME coalitions (each feature kept with probability 1/2; the full clip first) and their weights
+    ``exp(-d^2 / width^2)`` with d the cosine distance to the full coalition (as LIME for images)."""
+    z = (torch.rand((n, k), generator=generator) < 0.5).float()
+    z[0] = 1
+    cos = z.sum(1) / (z.norm(dim=1) * math.sqrt(k)).clamp_min(1e-12)
+    return z, torch.exp(-((1 - cos) ** 2) / kernel_width ** 2)
+
+
+class FeatureMethod(Attribution):
+    """Shared parameters and the per-clip loop of the feature-based methods."""
+
+    sampler = None  # (k, n, generator, **kw) -> (z, weights)
+
+    def attribute(self, inputs: torch.Tensor, target=None, segmentation: torch.Tensor | None = None,
+                  features: str = "supervoxels", n_segments: int = 64, n_samples: int = 256, fill: str = "constant",
+                  value: float = 0.0, kernel_width: float = 0.25, chunk_size: int = 32, output: str = "logit",
+                  seed: int = 0, progress: bool = False, **params) -> AttributionResult:
+        slic = {k: params.pop(k) for k in list(params) if k in ("compactness", "temporal_ratio", "max_iter")}
+        check_params(self.name, params, [])
+        x, target, logits = self.prepare(inputs, target)
+        gen = torch.Generator().manual_seed(seed)
+        seg = (feature_segmentation(self.model, x, target, features, n_segments, **slic) if segmentation is None
+               else torch.as_tensor(segmentation, device=x.device).long().reshape(x.shape[0], *x.shape[2:]))
+        base = fill_clip(x, fill, gen, value)
+        saliency = torch.zeros(x.shape[0], *x.shape[2:], device=x.device)
+        tables = []
+        with model_state(self.model):
+            for j in range(x.shape[0]):
+                k = int(seg[j].max()) + 1
+                weights, table = self.feature_weights(x[j:j + 1], base[j:j + 1], seg[j], k, target[j], gen,
+                                                      n_samples=n_samples, kernel_width=kernel_width,
+                                                      chunk_size=chunk_size, output=output, progress=progress)
+                saliency[j] = weights.to(x.device)[seg[j]]
+                tables.append(table)
+        return AttributionResult(saliency, segmentation=seg, logits=logits, extras={"features": tables})
+
+    def feature_weights(self, x, base, seg, k, target, gen, n_samples, kernel_width, chunk_size, output, progress):
+        z, w = self.samples(k, n_samples, gen, kernel_width)
+        z, w = z.to(x.device), w.to(x.device)
+        y = chunked_scores(self.model, lambda lo, hi: coalition_clips(x, base, seg, z[lo:hi]), len(z), target,
+                           chunk_size, output, progress, self.name)
+        coef = weighted_linear_fit(z, y, w)
+        return coef, {"features": [{"feature": i, "weight": float(c), "voxels": int((seg == i).sum())}
+                                   for i, c in enumerate(coef)]}
+
+    def samples(self, k, n, gen, kernel_width):
+        raise NotImplementedError
+
+
+@methods.register("lime", description="LIME over supervoxels: a weighted linear fit to random coalitions",
+                  family="perturbation")
+class Lime(FeatureMethod):
+    """LIME (Ribeiro et al. 2016) with supervoxels as features (``n_samples`` coalitions, kernel width 0.25)."""
+
+    def samples(self, k, n, gen, kernel_width):
+        return lime_samples(k, n, gen, kernel_width)
+
+
+@methods.register("kernelshap", description="KernelSHAP over supervoxels: Shapley-kernel-weighted linear fit",
+                  family="perturbation")
+class KernelShap(FeatureMethod):
+    """KernelSHAP (Lundberg & Lee 2017) over supervoxels; exact Shapley values when ``2^K <= n_samples``."""
+
+    def samples(self, k, n, gen, kernel_width):
+        return shapley_kernel_samples(k, n, gen)
+
+
+@methods.register("feature-occlusion",
+                  description="Norton's feature occlusion: occlude each supervoxel alone and in combinations",
+                  family="perturbation")
+class FeatureOcclusion(FeatureMethod):
+    """Feature occlusion (Norton): each feature is occluded alone (its importance = the drop of the class
+    score); then features are occluded cumulatively in order of importance until the prediction changes (the
+    smallest deleting set), and restored in that order onto the fully occluded clip until the class returns (the
+    smallest restoring set). ``extras["features"]`` holds per clip a table of the features plus
+    ``most_important``, ``deleting_set`` and ``restoring_set``."""
+
+    def feature_weights(self, x, base, seg, k, target, gen, n_samples, kernel_width, chunk_size, output, progress):
+        eye = torch.ones(k, k, device=x.device) - torch.eye(k, device=x.device)
+        full = scores_of(self.model, x, target.view(1), output)
+        alone = chunked_scores(self.model, lambda lo, hi: coalition_clips(x, base, seg, eye[lo:hi]), k, target,
+                               chunk_size, output, progress, self.name)
+        drop = (full - alone).float()
+        order = drop.argsort(descending=True)
+        # cumulative coalitions: delete the top-i features / keep only the top-i features, i = 1..k
+        steps = torch.arange(1, k + 1, device=x.device)
+        top = (torch.arange(k, device=x.device)[None] < steps[:, None]).float()
+        ranked = torch.zeros(k, k, device=x.device).scatter_(1, order.expand(k, k), top)
+        with torch.no_grad():
+            pred_del = torch.cat([self.model(coalition_clips(x, base, seg, 1 - ranked[i:i + chunk_size])).argmax(1)
+                                  for i in range(0, k, chunk_size)])
+            pred_keep = torch.cat([self.model(coalition_clips(x, base, seg, ranked[i:i + chunk_size])).argmax(1)
+                                   for i in range(0, k, chunk_size)])
+        flip = (pred_del != target).nonzero()
+        back = (pred_keep == target).nonzero()
+        table = {"features": [{"feature": int(i), "drop": float(drop[i]), "voxels": int((seg == i).sum())}
+                              for i in range(k)],
+                 "most_important": int(order[0]),
+                 "deleting_set": order[: int(flip[0]) + 1].tolist() if len(flip) else None,
+                 "restoring_set": order[: int(back[0]) + 1].tolist() if len(back) else None}
+        return drop, table
+
+    def samples(self, k, n, gen, kernel_width):  # not sampled
+        raise NotImplementedError
+
+
+__all__ = ["Lime", "KernelShap", "FeatureOcclusion", "feature_segmentation", "coalition_clips", "weighted_linear_fit",
+           "shapley_kernel_samples", "lime_samples", "pixelate"]
