@@ -201,7 +201,7 @@ def run_side_by_side(clips: list[dict], n_segments: int, device: str = "cpu", **
     return sk, ours
 
 
-def swag_overhead(threads: int, device: str, repeats: int = 3) -> dict:
+def swag_overhead(threads: int, device: str, repeats: int = 5) -> dict:
     """SWAG-V I+G total time / one guided-backprop pass, R(2+1)D-18 (random weights), one 16x112x112 clip."""
     import torchvision
 
@@ -241,27 +241,35 @@ def swag_overhead(threads: int, device: str, repeats: int = 3) -> dict:
 
 
 def bench_size(size: int, n_synthetic: int, n_shapes: int, n_segments: int, device: str, batch: int) -> dict:
+    """All runs on the same clips, group by group: for each group of ``batch`` clips, scikit-image (clip by
+    clip), ours batch 1, ours thesis grid and ours on the whole group run back to back, so every ratio compares
+    times taken under the same machine load."""
     clips = synthetic_inputs(n_synthetic, size) + shapes_inputs(n_shapes, size) + real_inputs(realdata_root(), size)
     gt_clips = [c for c in clips if c["gt"] is not None]
     real = [c for c in clips if c["gt"] is None]
     print(f"[{size}] {len(gt_clips)} clips with ground truth, {len(real)} real clips", flush=True)
-    sk, ours = run_side_by_side(clips, n_segments, device=device)
-    thesis = run_ours(clips, n_segments=n_segments, device=device, temporal_ratio=None)
-    ours_b = run_ours(clips[: (len(clips) // batch) * batch] or clips, n_segments=n_segments, device=device,
-                      batch=batch)
+    runs: dict[str, list] = {"skimage": [], "ours": [], "ours_thesis_grid": [], f"ours_batch{batch}": []}
+    group_speedups: dict[str, list] = {"batch1": [], f"batch{batch}": [], "thesis_grid_batch1": []}
+    for i in range(0, len(clips), batch):
+        group = clips[i:i + batch]
+        sk, ours = run_side_by_side(group, n_segments, device=device)
+        thesis = run_ours(group, n_segments=n_segments, device=device, temporal_ratio=None)
+        whole = run_ours(group, n_segments=n_segments, device=device, batch=batch)
+        for key, res in (("skimage", sk), ("ours", ours), ("ours_thesis_grid", thesis), (f"ours_batch{batch}", whole)):
+            runs[key] += res
+        sk_total = sum(r["time"] for r in sk)
+        group_speedups["batch1"].append(sk_total / sum(r["time"] for r in ours))
+        group_speedups["thesis_grid_batch1"].append(sk_total / sum(r["time"] for r in thesis))
+        group_speedups[f"batch{batch}"].append(sk_total / sum(r["time"] for r in whole))
     out = {"size": [16, size, size], "n_segments": n_segments, "clips_with_gt": len(gt_clips), "real_clips": len(real),
-           "real_clip_names": [c["name"] for c in real]}
-    for name, res in (("skimage", sk), ("ours", ours), ("ours_thesis_grid", thesis)):
+           "real_clip_names": [c["name"] for c in real], "batch": batch}
+    for name, res in runs.items():
         out[name] = {"all": summarize(res, n_segments),
                      "synthetic_gt": summarize([r for r in res if r["clip"]["gt"] is not None], n_segments),
                      "real": summarize([r for r in res if r["clip"]["gt"] is None], n_segments) if real else None}
-    out[f"ours_batch{batch}"] = {"all": summarize(ours_b, n_segments)}
-    sk_t = out["skimage"]["all"]["seconds_per_clip_median"]
-    out["speedup_vs_skimage"] = {
-        "batch1": sk_t / out["ours"]["all"]["seconds_per_clip_median"],
-        f"batch{batch}": sk_t / out[f"ours_batch{batch}"]["all"]["seconds_per_clip_median"],
-        "thesis_grid_batch1": sk_t / out["ours_thesis_grid"]["all"]["seconds_per_clip_median"],
-    }
+    # Total skimage time / total ours time per group of clips, median over the groups.
+    out["speedup_vs_skimage"] = {k: statistics.median(v) for k, v in group_speedups.items()}
+    out["speedup_vs_skimage_per_group"] = group_speedups
     return out
 
 
@@ -276,24 +284,25 @@ def write_markdown(result: dict, path: Path) -> None:
              "thesis grid (`temporal_ratio=None`).",
              "Quality over clips with ground truth (synthetic action clips + moving shapes): boundary recall "
              "(BR, tolerance 2 px / 1 frame, higher is better) and under-segmentation error (USE, Neubert & Protzel, "
-             "lower is better). Seconds are the median per clip.", ""]
+             "lower is better). Seconds: mean per clip. Speed-up: total scikit-image time / total time of ours over each "
+             "group of `--batch` (8) clips run back to back (same machine load), median over the groups.", ""]
     for r in result["sizes"]:
         t, h, w = r["size"]
         b = [k for k in r if k.startswith("ours_batch")][0]
         lines += [f"## {t} x {h} x {w} ({r['clips_with_gt']} clips with ground truth, {r['real_clips']} real clips)", "",
                   "| segmentation | BR | USE | segments (GT clips) | segments (real clips) | frames / supervoxel (real) | s / clip | speed-up vs skimage |",
                   "|---|---|---|---|---|---|---|---|"]
-        sk_t = r["skimage"]["all"]["seconds_per_clip_median"]
-        for name, label in (("skimage", "skimage slic"), ("ours", "ours, default"),
-                            ("ours_thesis_grid", "ours, thesis grid")):
+        sp = r["speedup_vs_skimage"]
+        for name, label, key in (("skimage", "skimage slic", None), ("ours", "ours, default", "batch1"),
+                                 ("ours_thesis_grid", "ours, thesis grid", "thesis_grid_batch1"),
+                                 (b, f"ours, default, {b.replace('ours_', '')}", b.replace("ours_", ""))):
             q = r[name]["synthetic_gt"]
             real = r[name]["real"] or {}
-            t_ = r[name]["all"]["seconds_per_clip_median"]
+            t_ = r[name]["all"]["seconds_per_clip_mean"]
+            speed = "1.00x" if key is None else f"{sp[key]:.2f}x"
             lines.append(f"| {label} | {q['boundary_recall']:.3f} | {q['undersegmentation_error']:.4f} | "
                          f"{q['achieved_mean']:.1f} | {real.get('achieved_mean', float('nan')):.1f} | "
-                         f"{real.get('frames_per_supervoxel', float('nan')):.1f} | {t_:.3f} | {sk_t / t_:.2f}x |")
-        t_b = r[b]["all"]["seconds_per_clip_median"]
-        lines.append(f"| ours, default, {b.replace('ours_', '')} | | | | | | {t_b:.3f} | {sk_t / t_b:.2f}x |")
+                         f"{real.get('frames_per_supervoxel', float('nan')):.1f} | {t_:.3f} | {speed} |")
         lines.append("")
     s = result.get("swag_overhead")
     if s:
