@@ -152,3 +152,57 @@ def test_rise_and_occlusion_are_reproducible(tiny_model, tiny_clip):
     assert torch.equal(a, b)
     with pytest.raises(vidxai.VidxaiError, match="fill"):
         Occlusion(tiny_model).attribute(tiny_clip, target=0, fill="paint")
+
+
+def test_lime_equals_captum_lime_on_the_same_coalitions(tiny_model, tiny_clip):
+    """captum's Lime fed our coalitions (a deterministic perturb_func) and our kernel fits the same weights."""
+    from captum._utils.models.linear_model import SkLearnLinearRegression
+    from captum.attr import Lime as CaptumLime
+
+    from vidxai.attribution.surrogate import lime_samples
+
+    seg = block_segmentation()  # 8 features
+    n, width, seed = 48, 0.25, 3
+    ours = Lime(tiny_model).attribute(tiny_clip[:1], target=4, segmentation=seg[None], n_samples=n, seed=seed,
+                                      kernel_width=width)
+    z, w = lime_samples(8, n, torch.Generator().manual_seed(seed), width)
+    calls = iter(range(n))
+    weight_of = {}
+
+    def perturb(original, **kwargs):
+        i = next(calls)
+        weight_of[tuple(z[i].tolist())] = float(w[i])
+        return z[i:i + 1].clone()
+
+    def similarity(original, perturbed, interpretable, **kwargs):
+        return weight_of[tuple(interpretable.flatten().tolist())]
+
+    lime = CaptumLime(tiny_model, interpretable_model=SkLearnLinearRegression(), similarity_func=similarity,
+                      perturb_func=perturb)
+    ref = lime.attribute(tiny_clip[:1], target=4, baselines=0, n_samples=n, perturbations_per_eval=16,
+                         feature_mask=seg[None, None].expand(1, 3, 8, 32, 32).contiguous(), return_input_shape=False)
+    weights = torch.tensor([f["weight"] for f in ours.extras["features"][0]["features"]])
+    torch.testing.assert_close(weights, ref[0].float(), atol=1e-4, rtol=1e-3)
+
+
+@pytest.mark.parametrize("method,params", [
+    ("occlusion", {"window": (4, 16, 16), "stride": (4, 16, 16)}),
+    ("rise", {"n_masks": 16, "chunk_size": 8}),
+    ("feature-occlusion", {"segmentation": block_segmentation()[None].expand(2, 8, 32, 32)}),
+    ("kernelshap", {"segmentation": block_segmentation((1, 2, 2))[None].expand(2, 8, 32, 32), "n_samples": 16}),
+    ("extremal-perturbation", {"iterations": 3, "areas": (0.1, 0.3), "grid": (2, 4, 4)}),
+])
+def test_batch_equals_single_clips_and_splits_extras(method, params, tiny_model, tiny_clip, tmp_path):
+    batch = vidxai.explain_batch(tiny_model, tiny_clip, method=method, target=[1, 3], **params)
+    for j, exp in enumerate(batch):
+        one = {k: (v[j:j + 1] if k == "segmentation" else v) for k, v in params.items()}
+        single = vidxai.explain_batch(tiny_model, tiny_clip[j:j + 1], method=method, target=[1, 3][j], **one)[0]
+        torch.testing.assert_close(exp.saliency, single.saliency, atol=1e-4, rtol=1e-3)
+        if method == "feature-occlusion":  # the per-clip table, not the list of all clips' tables
+            assert exp.metadata["features"]["most_important"] == single.metadata["features"]["most_important"]
+            assert len(exp.metadata["features"]["features"]) == 8
+            exp.save(tmp_path / f"{j}.npz")  # the table is JSON-serialisable
+            assert vidxai.Explanation.load(tmp_path / f"{j}.npz").metadata["features"]["most_important"] == \
+                single.metadata["features"]["most_important"]
+        if method == "extremal-perturbation":
+            assert exp.metadata["masks"].shape == (2, 8, 32, 32) and exp.metadata["areas"].shape == (2,)

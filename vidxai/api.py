@@ -83,7 +83,8 @@ def explain_batch(model: VideoModel | nn.Module | str, clips: torch.Tensor, meth
                   **params) -> list[Explanation]:
     """Explain a batch ``(B, C, T, H, W)`` of model-ready clips with one method call.
 
-    ``target`` is None, one index/name for all clips, or one per clip.
+    ``target`` is None, one index/name for all clips, or one per clip. Method extras that are tensors with a
+    batch dimension or lists with one entry per clip are split per clip into each ``Explanation.metadata``.
     """
     model = as_model(model)
     method = method or _methods.default_method()
@@ -109,6 +110,7 @@ def explain_batch(model: VideoModel | nn.Module | str, clips: torch.Tensor, meth
     for b in range(x.shape[0]):
         t = int(targets[b])
         extras = {key: (val[b].detach().cpu() if isinstance(val, torch.Tensor) and val.ndim and val.shape[0] == x.shape[0]
+                        else val[b] if isinstance(val, list) and len(val) == x.shape[0]  # a per-clip list
                         else val) for key, val in result.extras.items()}
         out.append(Explanation(
             saliency=result.saliency[b].detach().float().cpu(),

@@ -252,8 +252,8 @@ class ExtremalPerturbation(Attribution):
     For every ``area`` a (a fraction of the whole volume) a smooth mask is optimised, all areas in one batch:
     ``preserve`` maximises the class score of the clip blurred outside the mask (``delete`` minimises it with the
     mask's region blurred), plus ``lambda * ||sort(m) - r_a||^2`` with lambda growing geometrically from
-    ``lambda_start`` to ``lambda_end`` over the iterations (or by the factor ``lambda_growth`` per iteration). Perturbation: per-voxel blur with sigma = ``sigma_max * (1 - m)``
-    (spatial; ``temporal_blur=True`` also blurs in time). The saliency is the sum of the masks over the areas;
+    ``lambda_start`` to ``lambda_end`` over the iterations (or by the factor ``lambda_growth`` per iteration).
+    Perturbation: per-voxel blur with sigma = ``sigma_max * (1 - m)`` (spatial; ``temporal_blur=True`` also blurs in time). The saliency is the sum of the masks over the areas;
     the masks are in ``extras["masks"]`` ``(B, A, T, H, W)``, the reached areas (fraction of voxels with m > 0.5)
     in ``extras["areas"]`` and the mean mask values in ``extras["mean_mask"]`` (both ``(B, A)``; soft edges make the
     mean a little larger than the area).
@@ -263,6 +263,7 @@ class ExtremalPerturbation(Attribution):
     shapes the mask before the area is enforced; it ends at the weight TorchRay reaches after 800 iterations).
     The paper's setting: ``iterations=1600, learning_rate=0.1, lambda_start=300, lambda_growth=1.0035,
     grid=(T/2, 32, 32)`` for 224-pixel frames (a cell every 7 pixels), areas (0.05, 0.1, 0.2, 0.4, 0.6, 0.8).
+    Masks start at 0.5 everywhere (as TorchRay), so the result is deterministic and ``seed`` has no effect.
     """
 
     def attribute(self, inputs: torch.Tensor, target=None, areas: Sequence[float] = (0.05, 0.1, 0.2, 0.4),
@@ -285,14 +286,14 @@ class ExtremalPerturbation(Attribution):
                              f"{iterations} and {learning_rate}")
         if lambda_growth is None:  # geometric from lambda_start to lambda_end over the iterations
             lambda_growth = (lambda_end / lambda_start) ** (1 / iterations)
-        gen = torch.Generator().manual_seed(seed)
         from tqdm.auto import tqdm
 
         masks_out, scores_out = [], []
         with model_state(self.model):
             for j in range(b):
                 stack = blur_stack(x[j:j + 1], sigma_max, blur_levels, temporal_blur)
-                param = (0.5 + 0.01 * torch.randn((len(area), 1, *grid), generator=gen)).to(x).requires_grad_(True)
+                # all 0.5, as TorchRay: deterministic, and a clip's masks do not depend on the others in the batch
+                param = torch.full((len(area), 1, *grid), 0.5, dtype=x.dtype, device=x.device, requires_grad=True)
                 opt = torch.optim.SGD([param], lr=learning_rate, momentum=0.9)
                 lam = lambda_start
                 sign = 1.0 if variant == "preserve" else -1.0
