@@ -36,25 +36,27 @@ __all__ = ["GuidedReLUFunction", "guided_gradient", "guided_relu", "guided_relus
 
 
 class GuidedReLUFunction(torch.autograd.Function):
-    """ReLU whose backward is ``grad.clamp(min=0) * (input > 0)`` (captum's GuidedBackprop rule).
+    """ReLU whose backward is ``grad.clamp(min=0) * (output > 0)`` (captum's GuidedBackprop rule).
 
-    Only the boolean mask is saved, so the in-place variant is safe: the input is overwritten after
-    the mask has been taken and ``mark_dirty`` tells autograd about it.
+    Like the native ReLU it saves its output (so an in-place call costs no extra memory, and a later in-place
+    change of that output is reported by autograd exactly as it would be for ``torch.relu``); the backward is
+    two kernels (clamp, threshold_backward), the same work as captum's hooked ReLU.
     """
 
     @staticmethod
     def forward(ctx, x: torch.Tensor, inplace: bool = False) -> torch.Tensor:  # type: ignore[override]
-        mask = x > 0
-        ctx.save_for_backward(mask)
         if inplace:
             ctx.mark_dirty(x)
-            return x.clamp_(min=0)
-        return x.clamp(min=0)
+            out = torch.relu_(x)
+        else:
+            out = torch.relu(x)
+        ctx.save_for_backward(out)
+        return out
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor):  # type: ignore[override]
-        (mask,) = ctx.saved_tensors
-        return grad.clamp(min=0) * mask, None
+        (out,) = ctx.saved_tensors
+        return torch.ops.aten.threshold_backward(grad.clamp(min=0), out, 0), None
 
 
 def guided_relu(x: torch.Tensor, inplace: bool = False) -> torch.Tensor:
