@@ -206,3 +206,14 @@ def test_batch_equals_single_clips_and_splits_extras(method, params, tiny_model,
                 single.metadata["features"]["most_important"]
         if method == "extremal-perturbation":
             assert exp.metadata["masks"].shape == (2, 8, 32, 32) and exp.metadata["areas"].shape == (2,)
+
+
+def test_feature_occlusion_over_relevance_regions_finds_the_evidence(positive_clip):
+    model = region_model()
+    res = FeatureOcclusion(model).attribute(positive_clip, target=0, features="relevance", value=-0.5)
+    seg, table = res.segmentation[0], res.extras["features"][0]
+    best = table["most_important"]
+    assert best != 0  # feature 0 is the low-relevance rest of the clip
+    assert (seg[region_mask()] == best).float().mean() > 0.9
+    assert table["deleting_set"] == [best]  # occluding the evidence region alone flips the prediction
+    assert table["restoring_set"] == [best]  # and restoring it alone brings the class back

@@ -62,6 +62,15 @@ def window_starts(size: int, window: int, stride: int) -> list[int]:
     return [i * stride for i in range(math.ceil((size - window) / stride) + 1)]
 
 
+def window_masks(starts: torch.Tensor, window: tuple[int, int, int], size: tuple[int, int, int]) -> torch.Tensor:
+    """Boolean masks ``(N, T, H, W)`` of the 3-D windows with corners ``starts (N, 3)`` and shape ``window``."""
+    axes = []
+    for i, (k, n) in enumerate(zip(window, size)):
+        pos = torch.arange(n, device=starts.device)
+        axes.append((pos >= starts[:, i:i + 1]) & (pos < starts[:, i:i + 1] + k))  # (N, n)
+    return axes[0][:, :, None, None] & axes[1][:, None, :, None] & axes[2][:, None, None, :]
+
+
 def occlusion_fill(x: torch.Tensor, fill: str, generator: torch.Generator | None = None,
                    value: float = 0.0, blur_sigma: float = 5.0) -> torch.Tensor:
     """What occluded voxels of ``x (B, C, T, H, W)`` are replaced with."""
@@ -96,27 +105,29 @@ class Occlusion(Attribution):
         window, stride = _triple(window, "window"), _triple(stride, "stride")
         b, _, t, h, w = x.shape
         starts = [window_starts(n, k, s) for n, k, s in zip((t, h, w), window, stride)]
-        boxes = [(a, c, d) for a in starts[0] for c in starts[1] for d in starts[2]]
+        boxes = torch.cartesian_prod(*[torch.tensor(v, device=x.device) for v in starts]).view(-1, 3)
         gen = torch.Generator().manual_seed(seed)
         fill_clip = occlusion_fill(x, fill, gen, value)
-        masks = torch.zeros(len(boxes), t, h, w, device=x.device)
-        for i, (a, c, d) in enumerate(boxes):  # one small loop over windows, not voxels
-            masks[i, a:a + window[0], c:c + window[1], d:d + window[2]] = 1
+        # window masks are built per chunk (all of them at once would be n_windows x T x H x W)
         saliency = torch.zeros(b, t, h, w, device=x.device)
+        coverage = window_masks(boxes, window, (t, h, w)).sum(0).float()
         with model_state(self.model):
             for j in range(b):
                 xj, fj = x[j:j + 1], fill_clip[j:j + 1]
 
                 def make(lo: int, hi: int, xj=xj, fj=fj) -> torch.Tensor:
-                    m = masks[lo:hi, None]
+                    m = window_masks(boxes[lo:hi], window, (t, h, w))[:, None].to(x.dtype)
                     return xj * (1 - m) + fj * m
 
                 with torch.no_grad():
                     full = scores_of(self.model, xj, target[j:j + 1], output)
                 occluded = chunked_scores(self.model, make, len(boxes), target[j], chunk_size, output, progress,
                                           "occlusion")
-                drop = (full - occluded).view(-1, 1, 1, 1)
-                saliency[j] = (drop * masks).sum(0) / masks.sum(0).clamp_min(1)
+                drop = full - occluded
+                for lo in range(0, len(boxes), chunk_size):  # spread each window's drop over its voxels
+                    m = window_masks(boxes[lo:lo + chunk_size], window, (t, h, w)).to(x.dtype)
+                    saliency[j] += torch.einsum("n,nthw->thw", drop[lo:lo + chunk_size], m)
+        saliency = saliency / coverage.clamp_min(1)
         return AttributionResult(saliency, logits=logits, extras={"num_windows": len(boxes)})
 
 

@@ -24,21 +24,38 @@ FILLS = ("constant", "noise", "blur", "pixelate")
 
 def feature_segmentation(model, x: torch.Tensor, target: torch.Tensor, features: str = "supervoxels",
                          n_segments: int = 64, compactness: float = 10.0, relevance_quantile: float = 0.9,
+                         relevance_sigma: float = 2.0, min_feature_fraction: float = 0.002,
                          **slic_params) -> torch.Tensor:
     """``(B, T, H, W)`` feature ids 0..K_b-1 for each clip.
 
-    ``supervoxels``: SLIC supervoxels of the clip colour. ``relevance``: connected regions of the voxels whose
-    gradient magnitude is above its ``relevance_quantile`` (the rest of the clip is one more feature).
+    ``supervoxels``: SLIC supervoxels of the clip colour. ``relevance`` (Norton's features): the input-gradient
+    magnitude, smoothed per frame with a Gaussian of ``relevance_sigma`` pixels, is thresholded at its
+    ``relevance_quantile``; each 6-connected region above it with at least ``min_feature_fraction`` of the
+    clip's voxels is a feature, and everything else (low relevance and tiny fragments) is feature 0.
     """
-    from ..supervoxels import connected_components, slic3d
+    from ..metrics.deletion import gaussian_blur
+    from ..supervoxels import connected_components, relabel_contiguous, slic3d
 
     if features == "supervoxels":
         return slic3d(model.to_unit_rgb(x), n_segments=n_segments, compactness=compactness, **slic_params)
     if features == "relevance":
+        if slic_params:
+            raise InputError(f"{sorted(slic_params)} only apply to supervoxel features")
+        if not 0 < relevance_quantile < 1:
+            raise InputError(f"relevance_quantile must be in (0, 1), got {relevance_quantile}")
         with model_state(model):
             rel = reduce_channels(input_gradient(model, x, target), "max_abs")
+        rel = gaussian_blur(rel.unsqueeze(1), relevance_sigma)[:, 0]
         cut = rel.flatten(1).quantile(relevance_quantile, dim=1).view(-1, 1, 1, 1)
-        return connected_components((rel > cut).long())
+        high = rel > cut
+        comp = connected_components(high.long())
+        b = comp.shape[0]
+        span = int(comp.max()) + 1
+        keyed = comp + torch.arange(b, device=comp.device).view(b, 1, 1, 1) * span
+        sizes = torch.bincount(keyed.flatten(), minlength=b * span)[keyed]
+        keep = high & (sizes >= min_feature_fraction * comp[0].numel())
+        # feature 0 = the rest; relabel so each clip's ids are 0..K_b-1 with 0 first
+        return relabel_contiguous(torch.where(keep, comp + 1, torch.zeros_like(comp)))
     raise UnknownNameError(features, FEATURES, hint="feature kind")
 
 
@@ -112,7 +129,9 @@ class FeatureMethod(Attribution):
                   features: str = "supervoxels", n_segments: int = 64, n_samples: int = 256, fill: str = "constant",
                   value: float = 0.0, kernel_width: float = 0.25, chunk_size: int = 32, output: str = "logit",
                   seed: int = 0, progress: bool = False, **params) -> AttributionResult:
-        slic = {k: params.pop(k) for k in list(params) if k in ("compactness", "temporal_ratio", "max_iter")}
+        slic = {k: params.pop(k) for k in list(params)
+                if k in ("compactness", "temporal_ratio", "max_iter", "relevance_quantile", "relevance_sigma",
+                         "min_feature_fraction")}
         check_params(self.name, params, [])
         x, target, logits = self.prepare(inputs, target)
         gen = torch.Generator().manual_seed(seed)
