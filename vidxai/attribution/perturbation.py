@@ -223,13 +223,21 @@ def blur_perturbation(stack: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
 
 
 def smooth_mask(params: torch.Tensor, size: tuple[int, int, int], sigma_cells: float = 1.0,
-                temperature: float = 1 / 20) -> torch.Tensor:
+                temperature: float = 1 / 20, voxels_per_cell: int | None = 4) -> torch.Tensor:
     """Smooth-max-of-Gaussians upsampling (Fong et al. 2019) of mask parameters ``(A, 1, t, h, w)`` to ``size``.
 
     Each output voxel takes a soft maximum (temperature ``temperature``) over the parameters of its neighbouring
     cells, each weighted by a Gaussian of the distance to the cell centre, so masks are smooth by construction.
+    The operator is evaluated with at most ``voxels_per_cell`` samples per cell along each axis and then
+    upsampled trilinearly (the mask is smooth at the cell scale, and 27 neighbours per voxel of a full clip are
+    costly); ``None`` evaluates at every voxel.
     """
     grid = params.shape[2:]
+    if voxels_per_cell is not None:
+        coarse = tuple(min(s, g * voxels_per_cell) for s, g in zip(size, grid))
+        if coarse != tuple(size):
+            m = smooth_mask(params, coarse, sigma_cells, temperature, None)
+            return nn.functional.interpolate(m, size=tuple(size), mode="trilinear", align_corners=False)
     dev, dtype = params.device, params.dtype
     idx, wts = [], []
     for axis, (s, g) in enumerate(zip(size, grid)):
