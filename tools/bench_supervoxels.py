@@ -53,8 +53,8 @@ def synthetic_inputs(n: int, size: int, num_frames: int = 16, seed0: int = 0) ->
         dis, _ = ndimage.label(c.distractor_masks)  # each distractor is its own segment
         gt[dis > 0] = 1 + dis[dis > 0]
         gt[c.actor_masks] = 1
-        out.append({"name": f"synthetic-{seed0 + i}", "rgb": torch.from_numpy(c.frames).permute(3, 0, 1, 2).float() / 255,
-                    "gt": gt})
+        rgb = torch.from_numpy(c.frames).permute(3, 0, 1, 2).float() / 255
+        out.append({"name": f"synthetic-{seed0 + i}", "rgb": rgb, "gt": gt})
     return out
 
 
@@ -212,7 +212,8 @@ def swag_overhead(threads: int, device: str, repeats: int = 5) -> dict:
 
     torch.manual_seed(0)
     net = torchvision.models.video.r2plus1d_18(weights=None, num_classes=400).eval()
-    model = vidxai.wrap(net, spec=vidxai.InputSpec(num_frames=16, crop=(112, 112)), name="r2plus1d_18-random").to(device)
+    spec = vidxai.InputSpec(num_frames=16, crop=(112, 112))
+    model = vidxai.wrap(net, spec=spec, name="r2plus1d_18-random").to(device)
     x = torch.randn(1, 3, 16, 112, 112, generator=torch.Generator().manual_seed(0)).to(device)
     target = torch.tensor([3], device=device)
     method = SwagVIG(model)
@@ -284,13 +285,15 @@ def write_markdown(result: dict, path: Path) -> None:
              "thesis grid (`temporal_ratio=None`).",
              "Quality over clips with ground truth (synthetic action clips + moving shapes): boundary recall "
              "(BR, tolerance 2 px / 1 frame, higher is better) and under-segmentation error (USE, Neubert & Protzel, "
-             "lower is better). Seconds: mean per clip. Speed-up: total scikit-image time / total time of ours over each "
-             "group of `--batch` (8) clips run back to back (same machine load), median over the groups.", ""]
+             "lower is better). Seconds: mean per clip. Speed-up: total scikit-image time / total time of ours "
+             "over each group of `--batch` (8) clips run back to back (same machine load), median over the groups.", ""]
     for r in result["sizes"]:
         t, h, w = r["size"]
         b = [k for k in r if k.startswith("ours_batch")][0]
-        lines += [f"## {t} x {h} x {w} ({r['clips_with_gt']} clips with ground truth, {r['real_clips']} real clips)", "",
-                  "| segmentation | BR | USE | segments (GT clips) | segments (real clips) | frames / supervoxel (real) | s / clip | speed-up vs skimage |",
+        lines += [f"## {t} x {h} x {w} ({r['clips_with_gt']} clips with ground truth, "
+                  f"{r['real_clips']} real clips)", "",
+                  "| segmentation | BR | USE | segments (GT clips) | segments (real clips) "
+                  "| frames / supervoxel (real) | s / clip | speed-up vs skimage |",
                   "|---|---|---|---|---|---|---|---|"]
         sp = r["speedup_vs_skimage"]
         for name, label, key in (("skimage", "skimage slic", None), ("ours", "ours, default", "batch1"),

@@ -239,8 +239,8 @@ def slic3d(volume: torch.Tensor, n_segments: int = 120, compactness: float = 10.
         connectivity_backend: connected components by ``"skimage"`` (CPU default), ``"torch"`` (GPU default)
             or ``"auto"``; both give the same labels.
         chunk_voxels: process the batch in chunks of at most this many voxels (whole clips, at least one);
-            ``"auto"``: 2**18 on CPU (one 16 x 112 x 112 clip), where large working sets fall out of the caches and batches of large
-            clips ran slower per clip than single clips, and no chunking on GPUs; ``None``: never chunk.
+            ``"auto"``: 2**18 on CPU (one 16 x 112 x 112 clip), where large working sets fall out of the caches
+            and big batches ran slower per clip than single clips; no chunking on GPUs; ``None``: never chunk.
             The labels do not depend on it.
         return_info: also return a dict with the seed grid shape and spacing.
 
