@@ -112,7 +112,8 @@ def test_gaussian_blur_matches_reference():
 
 def test_integrated_gradients_completeness(net_and_model, tiny_clip):
     _, model = net_and_model
-    res = attribute(model, "integrated-gradients", tiny_clip, TARGETS, n_steps=32, baseline="zeros")
+    res = attribute(model, "integrated-gradients", tiny_clip, TARGETS, n_steps=32, baseline="zeros",
+                    convergence_delta=True)
     logits = model(tiny_clip).detach()
     f_x = logits[torch.arange(2), torch.tensor(TARGETS)]
     f_0 = model(torch.zeros_like(tiny_clip)).detach()[torch.arange(2), torch.tensor(TARGETS)]
@@ -120,7 +121,8 @@ def test_integrated_gradients_completeness(net_and_model, tiny_clip):
     assert torch.allclose(total, f_x - f_0, atol=3e-3 * float((f_x - f_0).abs().max()) + 1e-6)
     assert torch.allclose(res.extras["convergence_delta"], total - (f_x - f_0), atol=1e-5)
     assert torch.allclose(res.logits, logits, atol=1e-6)
-    coarse = attribute(model, "integrated-gradients", tiny_clip, TARGETS, n_steps=3, baseline="zeros")
+    coarse = attribute(model, "integrated-gradients", tiny_clip, TARGETS, n_steps=3, baseline="zeros",
+                       convergence_delta=True)
     assert (coarse.extras["convergence_delta"].abs() > res.extras["convergence_delta"].abs()).all()
 
 

@@ -231,20 +231,20 @@ class IntegratedGradients(Attribution):
         blur_sigma: the ``"blur"`` baseline's Gaussian sigma, a number (space) or (t, h, w) (default (0, 5, 5)).
         reduction: colour reduction (default ``"max_abs"``).
         progress: show a progress bar.
-
-    ``extras["convergence_delta"]`` (B,) is ``sum(attr) - (f(x) - f(x'))`` (completeness error) and
-    ``extras["baseline_score"]`` (B,) is ``f(x')``.
+        convergence_delta: also forward ``x`` and ``x'`` once (one extra batch) and return
+            ``extras["convergence_delta"]`` (B,) = ``sum(attr) - (f(x) - f(x'))`` (the completeness error),
+            ``extras["baseline_score"]`` (B,) = ``f(x')`` and the logits of ``x`` (default False, as captum).
     """
 
     def attribute(self, inputs: torch.Tensor, target=None, baseline: str | float | torch.Tensor = "zeros",
                   n_steps: int = 32, rule: str = "gausslegendre", internal_batch_size: int = 16,
                   blur_sigma: float | tuple[float, float, float] = (0.0, 5.0, 5.0), reduction: str = "max_abs",
-                  progress: bool = False, **params) -> AttributionResult:
+                  progress: bool = False, convergence_delta: bool = False, **params) -> AttributionResult:
         check_params(self.name, params, [])
         _check_reduction(reduction)
         batch = _check_batch_size(internal_batch_size)
         alphas, weights = ig_alphas(n_steps, rule)
-        x, target, _ = self.prepare(inputs, target)
+        x, target, logits = self.prepare(inputs, target)
         ref = ig_baseline(self.model, x, baseline, blur_sigma)
         b = x.shape[0]
         alphas = alphas.to(x.device, x.dtype)
@@ -266,11 +266,13 @@ class IntegratedGradients(Attribution):
         with model_state(self.model):
             _batched_gradients(self.model, points, targets, n_steps * b, batch, combine, progress,
                                desc="integrated gradients")
+            attr = diff * total_grad
+            if not convergence_delta:
+                return AttributionResult(reduce_channels(attr, reduction), raw=attr, logits=logits)
             with torch.no_grad():
                 ends = torch.cat([x, ref]) if 2 * b <= batch else None
                 logits_all = self.model(ends) if ends is not None else torch.cat([self.model(x), self.model(ref)])
         logits, ref_logits = logits_all[:b], logits_all[b:]
-        attr = diff * total_grad
         delta = attr.flatten(1).sum(1) - (target_scores(logits, target) - target_scores(ref_logits, target))
         return AttributionResult(reduce_channels(attr, reduction), raw=attr, logits=logits,
                                  extras={"convergence_delta": delta,
@@ -324,7 +326,7 @@ class SmoothGrad(Attribution):
             raise InputError(f"n_samples must be a positive integer, got {n_samples!r}")
         if not noise_level >= 0:
             raise InputError(f"noise_level must be >= 0, got {noise_level!r}")
-        x, target, _ = self.prepare(inputs, target)
+        x, target, logits = self.prepare(inputs, target)  # logits only when the target was inferred
         b = x.shape[0]
         sigma = smoothgrad_sigma(x, float(noise_level))
         generator = torch.Generator(device=x.device).manual_seed(int(seed))
@@ -355,8 +357,6 @@ class SmoothGrad(Attribution):
         with model_state(self.model):
             _batched_gradients(self.model, points_kept, targets, n_samples * b, batch, combine, progress,
                                desc="smoothgrad", guided=base == "guided-backprop", strict=strict)
-            with torch.no_grad():
-                logits = self.model(x)
         mean = acc / n_samples
         if nt_type == "smoothgrad":
             attr = mean
