@@ -65,7 +65,8 @@ def test_window_starts_follow_captum():
 def test_occlusion_equals_captum(tiny_model, tiny_clip):
     from captum.attr import Occlusion as CaptumOcclusion
 
-    ours = Occlusion(tiny_model).attribute(tiny_clip, target=2, window=(4, 16, 16), stride=(4, 8, 8)).saliency
+    ours = Occlusion(tiny_model).attribute(tiny_clip, target=2, window=(4, 16, 16), stride=(4, 8, 8),
+                                             fill="constant").saliency
     ref = CaptumOcclusion(tiny_model).attribute(tiny_clip, target=2, sliding_window_shapes=(3, 4, 16, 16),
                                                 strides=(3, 4, 8, 8), baselines=0)
     torch.testing.assert_close(ours, ref[:, 0], atol=1e-6, rtol=1e-4)
@@ -75,7 +76,8 @@ def test_kernelshap_exhaustive_equals_captum_shapley(tiny_model, tiny_clip):
     from captum.attr import ShapleyValues
 
     seg = block_segmentation((1, 2, 2))  # 4 features -> 16 coalitions (ours), 4! orderings (captum)
-    ours = KernelShap(tiny_model).attribute(tiny_clip[:1], target=1, segmentation=seg[None], n_samples=16).saliency
+    ours = KernelShap(tiny_model).attribute(tiny_clip[:1], target=1, segmentation=seg[None], n_samples=16,
+                                         fill="constant").saliency
     ref = ShapleyValues(tiny_model).attribute(tiny_clip[:1], target=1, baselines=0,
                                               feature_mask=seg[None, None].expand(1, 3, 8, 32, 32).contiguous(),
                                               perturbations_per_eval=16)
@@ -86,7 +88,7 @@ def test_feature_occlusion_single_drops_equal_captum_feature_ablation(tiny_model
     from captum.attr import FeatureAblation
 
     seg = block_segmentation()
-    res = FeatureOcclusion(tiny_model).attribute(tiny_clip[:1], target=3, segmentation=seg[None])
+    res = FeatureOcclusion(tiny_model).attribute(tiny_clip[:1], target=3, segmentation=seg[None], fill="constant")
     ref = FeatureAblation(tiny_model).attribute(tiny_clip[:1], target=3, baselines=0,
                                                 feature_mask=seg[None, None].expand(1, 3, 8, 32, 32).contiguous())
     torch.testing.assert_close(res.saliency, ref[:, 0], atol=1e-5, rtol=1e-4)
@@ -97,7 +99,8 @@ def test_feature_occlusion_single_drops_equal_captum_feature_ablation(tiny_model
 def test_lime_recovers_linear_contributions(positive_clip):
     model = region_model()
     seg = block_segmentation((2, 4, 4))
-    res = Lime(model).attribute(positive_clip, target=0, segmentation=seg[None], n_samples=300, seed=1)
+    res = Lime(model).attribute(positive_clip, target=0, segmentation=seg[None], n_samples=300, seed=1,
+                               fill="constant")
     # the model is linear in the coalition: each feature's weight is its exact contribution
     full = model(positive_clip)[0, 0]
     expected = torch.zeros(32)
@@ -164,7 +167,7 @@ def test_lime_equals_captum_lime_on_the_same_coalitions(tiny_model, tiny_clip):
     seg = block_segmentation()  # 8 features
     n, width, seed = 48, 0.25, 3
     ours = Lime(tiny_model).attribute(tiny_clip[:1], target=4, segmentation=seg[None], n_samples=n, seed=seed,
-                                      kernel_width=width)
+                                      kernel_width=width, fill="constant")
     z, w = lime_samples(8, n, torch.Generator().manual_seed(seed), width)
     calls = iter(range(n))
     weight_of = {}
@@ -210,7 +213,8 @@ def test_batch_equals_single_clips_and_splits_extras(method, params, tiny_model,
 
 def test_feature_occlusion_over_relevance_regions_finds_the_evidence(positive_clip):
     model = region_model()
-    res = FeatureOcclusion(model).attribute(positive_clip, target=0, features="relevance", value=-0.5)
+    res = FeatureOcclusion(model).attribute(positive_clip, target=0, features="relevance",
+                                            fill="constant", value=-0.5)
     seg, table = res.segmentation[0], res.extras["features"][0]
     best = table["most_important"]
     assert best != 0  # feature 0 is the low-relevance rest of the clip

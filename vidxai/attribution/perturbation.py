@@ -90,13 +90,13 @@ def occlusion_fill(x: torch.Tensor, fill: str, generator: torch.Generator | None
 class Occlusion(Attribution):
     """Occlusion (Zeiler & Fergus 2014) with a 3-D window.
 
-    Each window (size ``window`` = (t, h, w), moved by ``stride``) is filled with ``fill`` (constant ``value``
-    in normalised space, seeded noise, or a blurred clip); a voxel's importance is the mean over the windows that
+    Each window (size ``window`` = (t, h, w), moved by ``stride``) is filled with ``fill`` (default ``"blur"``: the
+    clip blurred with a Gaussian of 5 pixels; or a constant ``value`` in normalised space, or seeded noise); a voxel's importance is the mean over the windows that
     cover it of ``score(x) - score(occluded x)``. With ``fill="constant"`` and ``output="logit"`` this equals
     captum's ``Occlusion`` with a sliding window of shape ``(C, t, h, w)``.
     """
 
-    def attribute(self, inputs: torch.Tensor, target=None, window=(4, 16, 16), stride=(2, 8, 8), fill: str = "constant",
+    def attribute(self, inputs: torch.Tensor, target=None, window=(4, 16, 16), stride=(2, 8, 8), fill: str = "blur",
                   value: float = 0.0, output: str = "logit", chunk_size: int = 16, seed: int = 0,
                   progress: bool = False, **params) -> AttributionResult:
         check_params(self.name, params, [])
@@ -149,7 +149,7 @@ def rise_masks(n: int, size: tuple[int, int, int], grid: tuple[int, int, int], p
 class RISE(Attribution):
     """RISE for video: ``n_masks`` random binary masks on a ``grid`` of (t, h, w) cells, kept with probability
     ``p``, smoothly upsampled with random shifts; saliency = sum_i score_i * M_i / (n_masks * p). Masks blend the
-    clip with ``fill`` (0 in normalised space by default).
+    clip with ``fill`` (default ``"blur"``; the paper's is ``fill="constant"``, 0 in normalised space).
 
     ``centre=True`` (default) subtracts the mean score first: sum_i (score_i - mean) * M_i / (n_masks * p). In
     expectation this differs from the paper's estimator only by a constant (masks are uniform on average), but
@@ -157,7 +157,7 @@ class RISE(Attribution):
     """
 
     def attribute(self, inputs: torch.Tensor, target=None, n_masks: int = 500, grid=(4, 7, 7), p: float = 0.5,
-                  fill: str = "constant", output: str = "prob", centre: bool = True, chunk_size: int = 32,
+                  fill: str = "blur", output: str = "prob", centre: bool = True, chunk_size: int = 32,
                   seed: int = 0, progress: bool = False, **params) -> AttributionResult:
         check_params(self.name, params, [])
         _check_output(output)

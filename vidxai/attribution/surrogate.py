@@ -2,8 +2,8 @@
 
 A *feature* is a region of the clip: a supervoxel from :func:`vidxai.supervoxels.slic3d` (default), a given
 segmentation, or a connected region of high gradient relevance. A coalition ``z`` in {0,1}^K keeps the features
-with z_k = 1 and replaces the others with a fill (constant in normalised space, seeded noise, or a pixelised
-clip); perturbed clips are scored in chunks. Feature weights are spread back over their voxels to give the
+with z_k = 1 and replaces the others with a fill (default a blurred clip, sigma 5 px; or a constant in
+normalised space, seeded noise, or a pixelised clip); perturbed clips are scored in chunks. Feature weights are spread back over their voxels to give the
 saliency volume, and the segmentation is returned with it.
 """
 from __future__ import annotations
@@ -126,7 +126,7 @@ class FeatureMethod(Attribution):
     sampler = None  # (k, n, generator, **kw) -> (z, weights)
 
     def attribute(self, inputs: torch.Tensor, target=None, segmentation: torch.Tensor | None = None,
-                  features: str = "supervoxels", n_segments: int = 64, n_samples: int = 256, fill: str = "constant",
+                  features: str = "supervoxels", n_segments: int = 64, n_samples: int = 512, fill: str = "blur",
                   value: float = 0.0, kernel_width: float = 0.25, chunk_size: int = 32, output: str = "logit",
                   seed: int = 0, progress: bool = False, **params) -> AttributionResult:
         slic = {k: params.pop(k) for k in list(params)
