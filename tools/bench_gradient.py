@@ -98,9 +98,14 @@ def bench_model(name: str, args) -> dict:
             rows.append({"method": method, "error": str(e)})
             continue
         a, b = [], []
-        for _ in range(args.repeats):
-            a.append(timed(mine, args.device))
-            b.append(timed(theirs, args.device))
+        for r in range(args.repeats):
+            # alternate which library runs first, so cache/allocator warmth does not favour one side
+            if r % 2 == 0:
+                a.append(timed(mine, args.device))
+                b.append(timed(theirs, args.device))
+            else:
+                b.append(timed(theirs, args.device))
+                a.append(timed(mine, args.device))
         rows.append({"method": method, "vidxai_s": a, "captum_s": b, "best_ratio": min(a) / min(b),
                      "median_ratio": statistics.median(x_ / y_ for x_, y_ in zip(a, b))})
         print(f"{name} {method}: ours {min(a):.3f}s captum {min(b):.3f}s ratio {min(a) / min(b):.2f}", flush=True)
@@ -129,7 +134,8 @@ def write(results: list[dict], args, command: str) -> None:
              f"`{command}` ({meta['date']}, torch {meta['torch']}, {args.device}, {meta['threads']} thread(s)).", "",
              f"One clip, target class 0. Integrated gradients: {args.ig_steps} steps; SmoothGrad: {args.sg_samples} "
              f"samples; internal batch size {args.internal_batch_size} for both libraries. Ours and captum's run "
-             f"interleaved in the same process, {args.repeats} repeats; ratio = ours / captum (best times). On a "
+             f"interleaved in the same process (alternating which goes first), {args.repeats} repeats; ratio = "
+             "ours / captum (best times). On a "
              "CPU shared with other processes single repeats vary widely; the ratio of the best times is the least "
              "disturbed estimate.", ""]
     for res in results:
