@@ -32,6 +32,8 @@ def test_synthesis_raises_class_logit_far_above_noise(synthetic_tiny):
     assert float(logits[cls]) > base + 5, (float(logits[cls]), base)
     assert int(logits.argmax()) == cls
     assert res.objective[-1] > res.start_score
+    lo, hi = model.from_unit_rgb(torch.zeros(1, 3, 1, 1, 1)), model.from_unit_rgb(torch.ones(1, 3, 1, 1, 1))
+    assert bool(((res.clip[None] >= lo - 1e-6) & (res.clip[None] <= hi + 1e-6)).all())  # a real video
 
 
 def test_synthesis_is_seeded_and_checks_inputs(tiny_model):
@@ -48,7 +50,7 @@ def test_layer_channel_mode_raises_the_channel(tiny_model):
     res = synthesize(tiny_model, layer="features.5", channel=3, steps=25, learning_rate=0.1, blur_every=0,
                      temporal_blur=True, clip_value_quantile=0.1, clip_contribution_quantile=0.1)
     assert res.target == "features.5[3]"
-    assert res.objective[-1] > res.start_score + 0.5, (res.start_score, res.objective[-1])
+    assert res.objective[-1] > res.start_score + 0.3, (res.start_score, res.objective[-1])
 
 
 def test_regularisers_run():

@@ -37,8 +37,8 @@ def synthesize(model, target: int | str | None = None, layer: str | None = None,
                steps: int = 200, learning_rate: float = 0.05, decay: float = 1e-3, tv_weight: float = 0.05,
                tv_temporal_weight: float = 1.0, blur_every: int = 4, blur_sigma: float = 0.5,
                temporal_blur: bool = False, clip_value_quantile: float = 0.0, clip_contribution_quantile: float = 0.0,
-               num_frames: int | None = None, size: tuple[int, int] | None = None, seed: int = 0,
-               progress: bool = False) -> SynthesisResult:
+               num_frames: int | None = None, size: tuple[int, int] | None = None, clamp_range: bool = True,
+               seed: int = 0, progress: bool = False) -> SynthesisResult:
     """Synthesise a clip that maximises ``target``'s logit (or ``layer``'s ``channel``).
 
     Args:
@@ -51,6 +51,8 @@ def synthesize(model, target: int | str | None = None, layer: str | None = None,
         clip_value_quantile: zero pixels whose norm is below this quantile (every blur step).
         clip_contribution_quantile: zero pixels whose |x * grad| is below this quantile (every blur step).
         num_frames, size: clip shape (default: the model's input spec).
+        clamp_range: keep every pixel inside the model's valid input range (RGB in [0, 1]) after each step, so
+            the clip is a real video; without it the logit grows without bound on pixels no video can show.
     """
     from tqdm.auto import tqdm
 
@@ -70,6 +72,9 @@ def synthesize(model, target: int | str | None = None, layer: str | None = None,
     gen = torch.Generator().manual_seed(seed)
     grey = model.from_unit_rgb(torch.full((1, 3, t, h, w), 0.5, device=model.device))
     x = (grey + 0.05 * torch.randn((1, 3, t, h, w), generator=gen).to(model.device)).requires_grad_(True)
+    lo = model.from_unit_rgb(torch.zeros(1, 3, 1, 1, 1, device=model.device))
+    hi = model.from_unit_rgb(torch.ones(1, 3, 1, 1, 1, device=model.device))
+    lo, hi = torch.minimum(lo, hi), torch.maximum(lo, hi)
     opt = torch.optim.Adam([x], lr=learning_rate)
     history: list[float] = []
 
@@ -92,6 +97,9 @@ def synthesize(model, target: int | str | None = None, layer: str | None = None,
             loss.backward()
             contribution = (x.grad * x).detach().abs().sum(1) if clip_contribution_quantile > 0 else None
             opt.step()
+            if clamp_range:
+                with torch.no_grad():
+                    x.copy_(torch.maximum(torch.minimum(x, hi), lo))
             history.append(float(score.detach()))
             if blur_every and (step + 1) % blur_every == 0:
                 with torch.no_grad():
@@ -103,7 +111,7 @@ def synthesize(model, target: int | str | None = None, layer: str | None = None,
                         y = y * (norm >= norm.flatten().quantile(clip_value_quantile)).unsqueeze(1)
                     if contribution is not None:
                         y = y * (contribution >= contribution.flatten().quantile(clip_contribution_quantile)).unsqueeze(1)
-                    x.copy_(y)
+                    x.copy_(torch.maximum(torch.minimum(y, hi), lo) if clamp_range else y)
     clip = x.detach()[0]
     rgb = model.to_unit_rgb(clip[None])[0]
     frames = (rgb.permute(1, 2, 3, 0).cpu().numpy() * 255).round().astype(np.uint8)
