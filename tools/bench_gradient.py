@@ -22,31 +22,9 @@ from pathlib import Path
 
 import torch
 
+from benchlib import load_model, sync, timed  # noqa: E402  (tools/ sibling module)
+
 REPO = Path(__file__).resolve().parents[1]
-
-
-def load_model(name: str, device: str, weights: str):
-    import vidxai
-
-    if weights == "random":  # timing does not depend on the weights; no download needed
-        return vidxai.models.load(name, weights=None, device=device), "random"
-    try:
-        return vidxai.models.load(name, device=device), "default"
-    except vidxai.errors.VidxaiError:
-        return vidxai.models.load(name, weights=None, device=device), "random"
-
-
-def sync(device: str) -> None:
-    if device.startswith("cuda"):
-        torch.cuda.synchronize()
-
-
-def timed(fn, device: str) -> float:
-    sync(device)
-    t0 = time.perf_counter()
-    fn()
-    sync(device)
-    return time.perf_counter() - t0
 
 
 def bench_model(name: str, args) -> dict:

@@ -19,22 +19,9 @@ from pathlib import Path
 
 import torch
 
+from benchlib import load_model, sync  # noqa: E402  (tools/ sibling module)
+
 REPO = Path(__file__).resolve().parents[1]
-
-
-def load_model(name: str, device: str):
-    import vidxai
-
-    try:
-        return vidxai.models.load(name, device=device), "default"
-    except vidxai.errors.VidxaiError:
-        # shipped/downloaded weights missing: timing does not depend on the weights
-        return vidxai.models.load(name, weights=None, device=device), "random"
-
-
-def sync(device: str) -> None:
-    if device.startswith("cuda"):
-        torch.cuda.synchronize()
 
 
 def bench_model(name: str, args) -> dict:

@@ -46,7 +46,13 @@ class Gradient(Attribution):
         x, target, _ = self.prepare(inputs, target)
         with model_state(self.model):
             grad, logits = input_gradient(self.model, x, target, return_logits=True)
-        return AttributionResult(reduce_channels(grad, reduction), raw=grad, logits=logits)
+        attr = self.combine(x, grad)
+        return AttributionResult(reduce_channels(attr, reduction), raw=attr, logits=logits)
+
+    @staticmethod
+    def combine(x: torch.Tensor, grad: torch.Tensor) -> torch.Tensor:
+        """The attribution from the clip and its gradient (the gradient itself here)."""
+        return grad
 
 
 @methods.register("guided-backprop", description="Guided backpropagation (ReLUs pass only positive gradients), "
@@ -73,17 +79,12 @@ class GuidedBackprop(Attribution):
 
 @methods.register("input-x-gradient", description="Input times gradient (normalised input space), max |.| over colour",
                   family="gradient")
-class InputXGradient(Attribution):
+class InputXGradient(Gradient):
     """Input x gradient (Shrikumar et al. 2016): ``x * df/dx`` with ``x`` in the model's normalised input space."""
 
-    def attribute(self, inputs: torch.Tensor, target=None, reduction: str = "max_abs", **params) -> AttributionResult:
-        check_params(self.name, params, [])
-        _check_reduction(reduction)
-        x, target, _ = self.prepare(inputs, target)
-        with model_state(self.model):
-            grad, logits = input_gradient(self.model, x, target, return_logits=True)
-        attr = x * grad
-        return AttributionResult(reduce_channels(attr, reduction), raw=attr, logits=logits)
+    @staticmethod
+    def combine(x: torch.Tensor, grad: torch.Tensor) -> torch.Tensor:
+        return x * grad
 
 
 # ------------------------------------------------------------------------------------------------------------

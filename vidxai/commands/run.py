@@ -26,8 +26,6 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import shutil
-
     import yaml
 
     from ..errors import ConfigError
@@ -43,9 +41,7 @@ def run(args: argparse.Namespace) -> int:
     if args.output:
         overrides["output"] = args.output
     cfg = load_config(args.config, overrides)
-    if args.fresh and cfg.output.exists():
-        shutil.rmtree(cfg.output)
-    report = run_config(cfg, phases=tuple(args.phase), progress=not args.quiet)
+    report = run_config(cfg, phases=tuple(args.phase), progress=not args.quiet, fresh=args.fresh)
     if report is not None:
         print(f"{report['clips']} clips, {len(report['methods'])} methods -> {cfg.output / 'report.md'}")
         if report["failed_clips"]:

@@ -320,10 +320,20 @@ class Runner:
             "device": str(self.device)}, indent=2))
 
 
-def run(config: RunConfig, phases: tuple[str, ...] = PHASES, progress: bool = True) -> dict[str, Any] | None:
-    """Run ``config`` (under ``torchrun`` when started by it). Returns the report on rank 0, else None."""
+def run(config: RunConfig, phases: tuple[str, ...] = PHASES, progress: bool = True,
+        fresh: bool = False) -> dict[str, Any] | None:
+    """Run ``config`` (under ``torchrun`` when started by it). Returns the report on rank 0, else None.
+
+    ``fresh`` deletes the output folder first (rank 0 only, before any rank starts), so nothing is resumed.
+    """
     dist = init_distributed(config.device)
     try:
+        if fresh:
+            if dist.is_main and Path(config.output).exists():
+                import shutil
+
+                shutil.rmtree(config.output)
+            barrier(dist)
         if dist.initialised:
             torch.set_num_threads(max(1, (os.cpu_count() or 1) // dist.world_size))
         runner = Runner(config, phases=phases, progress=progress, dist=dist)
