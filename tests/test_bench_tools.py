@@ -9,11 +9,14 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 
 
-def test_bench_attribution_quick_writes_ratios(tmp_path):
-    cmd = [sys.executable, str(REPO / "tools" / "bench_attribution.py"), "--quick", "--out", str(tmp_path),
-           "--methods", "gradient", "gradcam", "occlusion", "centre"]
+def bench_attribution(*args: str) -> None:
+    cmd = [sys.executable, str(REPO / "tools" / "bench_attribution.py"), "--quick", *args]
     done = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
+
+
+def test_bench_attribution_quick_writes_ratios(tmp_path):
+    bench_attribution("--out", str(tmp_path), "--methods", "gradient", "gradcam", "occlusion", "centre")
     data = json.loads((tmp_path / "attribution.json").read_text())
     (res,) = data["results"]
     assert res["model"] == "synthetic-tiny" and res["hooks_left"] == 0
@@ -35,6 +38,17 @@ def test_bench_attribution_quick_writes_ratios(tmp_path):
     assert rows["centre"]["references"] == []
     md = (tmp_path / "attribution.md").read_text()
     assert "| gradcam | cam |" in md and "pytorch-grad-cam `GradCAM`" in md and "| centre | baseline |" in md
+
+    # --merge: the re-measured row is replaced (and points at the new run), the others are kept
+    before = {r["method"]: r for r in res["rows"]}
+    bench_attribution("--out", str(tmp_path), "--methods", "centre", "sobel", "--merge")
+    merged = json.loads((tmp_path / "attribution.json").read_text())
+    assert len(merged["runs"]) == 2 and "--merge" in merged["runs"][1]["command"]
+    rows = {r["method"]: r for r in merged["results"][0]["rows"]}
+    assert set(rows) == set(before) | {"sobel"}
+    assert rows["gradient"] == before["gradient"] and rows["gradient"]["run"] == 0
+    assert rows["centre"]["run"] == 1 and rows["sobel"]["run"] == 1
+    assert "| run |" in (tmp_path / "attribution.md").read_text()
 
 
 def test_interleaved_rotates_the_order_and_records_errors(monkeypatch):

@@ -32,6 +32,7 @@ Random weights by default (timing does not depend on the weights). Writes ``docs
     python tools/bench_attribution.py                                  # r2plus1d_18 16x112x112, i3d 16x224x224
     python tools/bench_attribution.py --models r2plus1d_18 --methods gradient gradcam --repeats 5
     python tools/bench_attribution.py --no-perturbation --threads 2
+    python tools/bench_attribution.py --models i3d --merge               # re-measure i3d, keep the other rows
     python tools/bench_attribution.py --quick --out /tmp/bench          # < 60 s smoke test
 """
 from __future__ import annotations
@@ -345,62 +346,104 @@ def _fmt(seconds: list[float]) -> str:
     return f"{min(seconds):.3f} / {statistics.median(seconds):.3f}"
 
 
-def markdown(results: list[dict], meta: dict) -> str:
-    s = meta["settings"]
-    lines = ["# Attribution methods: time per clip, vidxai vs captum / pytorch-grad-cam", "",
-             f"`{meta['command']}` ({meta['date']}, torch {meta['torch']}, {meta['device']}, {meta['threads']} "
-             f"thread(s), {meta['machine']}, load average {meta['load_before']} before / {meta['load_after']} "
-             "after).", "",
-             "One clip of seeded noise, target class 0, random weights. Ours and the references run interleaved in "
-             "the same process, the order rotated every repeat, after one warm-up call each (perturbation family: "
-             f"no warm-up call, {s['perturbation_repeats']} repeat(s); others {s['repeats']} repeats). Times are "
-             "best / median seconds; ratio = ours / reference (ratio of the best times, and the median of the "
-             "per-repeat ratios). On a CPU shared with other processes single repeats vary widely; the ratio of "
-             "the best times is the least disturbed estimate.", "",
-             "Settings (same for both libraries): "
-             f"integrated gradients {s['ig_steps']} steps, SmoothGrad {s['sg_samples']} samples, internal batch "
-             f"size {s['internal_batch_size']}; CAMs on the model's default target layer, pytorch-grad-cam's CAM "
-             "object built inside the timed call (its context manager), with parameter gradients on during its "
-             "call as on a freshly loaded model; captum runs with parameter gradients off; guided methods "
-             "`strict=False`; occlusion window = stride = 1/2 T x 1/4 H x 1/4 W (32 windows), chunk 16; LIME / "
-             f"KernelSHAP {s['lime_samples']} samples, chunk 32; LIME / KernelSHAP / feature occlusion on the same "
-             f"{s['supervoxels']}-supervoxel feature mask (SLIC, computed once outside the timing; actual count per "
-             "model below); perturbation fill constant 0 in normalised space (captum `baselines=0`), captum "
-             f"`perturbations_per_eval` = our chunk; RISE {s['rise_masks']} masks; extremal perturbation 1 area x "
-             f"{s['extremal_iterations']} iterations. Other methods use their defaults. Targets from issue 5: "
-             f"gradient methods ratio <= {GRADIENT_TARGET} against captum; Grad-CAM <= {GRADCAM_TARGET} against "
-             "pytorch-grad-cam.", ""]
+def _settings_text(s: dict) -> str:
+    return (f"{s['repeats']} repeats ({s['perturbation_repeats']} for the perturbation family), integrated gradients "
+            f"{s['ig_steps']} steps, SmoothGrad {s['sg_samples']} samples, internal batch size "
+            f"{s['internal_batch_size']}, LIME / KernelSHAP {s['lime_samples']} samples, {s['supervoxels']} "
+            f"requested supervoxels, RISE {s['rise_masks']} masks, extremal perturbation 1 area x "
+            f"{s['extremal_iterations']} iterations")
+
+
+def markdown(data: dict) -> str:
+    """The Markdown report of a results file (``{"runs": [...], "results": [...]}``)."""
+    runs, results = data["runs"], data["results"]
+    lines = ["# Attribution methods: time per clip, vidxai vs captum / pytorch-grad-cam", ""]
+    for i, run in enumerate(runs):
+        label = f"Run {i}: " if len(runs) > 1 else ""
+        lines += [f"{label}`{run['command']}` ({run['date']}, torch {run['torch']}, {run['device']}, "
+                  f"{run['threads']} thread(s), {run['machine']}, load average {run['load_before']} before / "
+                  f"{run['load_after']} after; {_settings_text(run['settings'])}).", ""]
+    lines += ["One clip of seeded noise, target class 0, random weights. Ours and the references run interleaved in "
+              "the same process, the order rotated every repeat, after one warm-up call each (the perturbation "
+              "family gets no separate warm-up call: the model is warm from the rows before). Times are best / "
+              "median seconds; ratio = ours / reference: the ratio of the best times, and the median of the "
+              "per-repeat ratios. On a CPU shared with other processes single repeats vary widely; the ratio of "
+              "the best times is the least disturbed estimate.", "",
+              "Same parameters for both libraries. CAMs on the model's default target layer; pytorch-grad-cam's CAM "
+              "object is built inside the timed call (its context manager, so its hooks go), with parameter "
+              "gradients on during its call as on a freshly loaded model (its backward is `loss.backward()`); "
+              "captum runs with parameter gradients off, like ours. Guided methods `strict=False`. Occlusion: "
+              "window = stride = 1/2 T x 1/4 H x 1/4 W, chunk 16. LIME / KernelSHAP (chunk 32) and feature "
+              "occlusion (chunk 32) on the same SLIC supervoxel feature mask, computed once outside the timing. "
+              "Perturbation fill: constant 0 in normalised space (captum `baselines=0`); captum's "
+              "`perturbations_per_eval` = our chunk. Other methods use their defaults. Targets from issue 5: "
+              f"gradient methods ratio <= {GRADIENT_TARGET} against captum; Grad-CAM <= {GRADCAM_TARGET} against "
+              "pytorch-grad-cam.", ""]
+    multi = len(runs) > 1
     for res in results:
         c = res["clip"]
-        extra = f", {res['supervoxels']} supervoxels" if "supervoxels" in res else ""
+        extra = "".join(f", {res[k]} {k.replace('_', ' ')}" for k in ("supervoxels", "occlusion_windows") if k in res)
         lines += [f"## {res['model']} ({c[1]}x{c[2]}x{c[3]}, {res['weights']} weights{extra}; hooks left on the "
                   f"model after the run: {res['hooks_left']})", "",
                   "| method | family | vidxai s (best / median) | reference library | reference s (best / median) "
-                  "| ratio of bests | median ratio | target | met? |",
-                  "|---|---|---|---|---|---|---|---|---|"]
+                  "| ratio of bests | median ratio | target | met? |" + (" run |" if multi else ""),
+                  "|---|---|---|---|---|---|---|---|---|" + ("---|" if multi else "")]
         for r in res["rows"]:
             head = f"| {r['method']} | {r['family']} |"
+            tail = f" {r.get('run', 0)} |" if multi else ""
             if "error" in r:
-                lines.append(f"{head} error: {r['error'][:140]} | | | | | | |")
+                lines.append(f"{head} error: {r['error'][:140]} | | | | | | |{tail}")
                 continue
             ours = _fmt(r["vidxai_s"])
             refs = r.get("references", [])
             if not refs:
                 what = "(floor)" if r["family"] == "floor" else "no Conv3d equivalent"
-                lines.append(f"{head} {ours} | {what} | | | | | |")
+                lines.append(f"{head} {ours} | {what} | | | | | |{tail}")
                 continue
             for ref in refs:
                 lib = f"{ref['library']} `{ref['name']}`"
                 target = f"<= {ref['target_ratio']}" if ref["target_ratio"] is not None else ""
                 if "error" in ref:
-                    lines.append(f"{head} {ours} | {lib}: no equivalent ({ref['error'][:100]}) | | | | {target} | |")
+                    lines.append(f"{head} {ours} | {lib}: no equivalent ({ref['error'][:100]}) | | | | {target} | "
+                                 f"|{tail}")
                     continue
                 met = "" if "met" not in ref else ("yes" if ref["met"] else "**no**")
                 lines.append(f"{head} {ours} | {lib} | {_fmt(ref['seconds'])} | **{ref['best_ratio']:.2f}** | "
-                             f"{ref['median_ratio']:.2f} | {target} | {met} |")
+                             f"{ref['median_ratio']:.2f} | {target} | {met} |{tail}")
         notes = [f"{r['method']}: {r['note']}" for r in res["rows"] if r.get("note")]
         lines += [""] + [f"Note: {n}." for n in notes] + ([""] if notes else [])
     return "\n".join(lines)
+
+
+def _row_order(row: dict) -> int:
+    return -1 if row["family"] == "floor" else FAMILY_ORDER.get(row["family"], 99)
+
+
+def merge(old: dict, new: dict) -> dict:
+    """``old`` results updated with ``new`` ones (one new run): rows of a re-measured (model, method) are replaced,
+    the others kept, so a long measurement can be split into several commands (``--merge``). A model measured
+    at another clip size replaces the old entry. Runs no row refers to any more are dropped."""
+    runs = old.get("runs", []) + new["runs"]
+    shift = len(old.get("runs", []))
+    results = {r["model"]: r for r in old.get("results", [])}
+    for res in new["results"]:
+        for row in res["rows"]:
+            row["run"] = row.get("run", 0) + shift
+        prev = results.get(res["model"])
+        if prev is None or prev["clip"] != res["clip"]:
+            results[res["model"]] = res
+            continue
+        measured = {r["method"] for r in res["rows"]}
+        merged = dict(prev, **{k: v for k, v in res.items() if k != "rows"})
+        merged["hooks_left"] = max(prev.get("hooks_left", 0), res["hooks_left"])
+        merged["rows"] = sorted([r for r in prev["rows"] if r["method"] not in measured] + res["rows"], key=_row_order)
+        results[res["model"]] = merged
+    used = sorted({r.get("run", 0) for res in results.values() for r in res["rows"]})
+    renumber = {old_i: i for i, old_i in enumerate(used)}
+    for res in results.values():
+        for r in res["rows"]:
+            r["run"] = renumber[r.get("run", 0)]
+    return {"runs": [runs[i] for i in used], "results": list(results.values())}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -427,6 +470,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--quick", action="store_true",
                    help="smoke run: synthetic-tiny 8x56x56, 1 repeat; writes files only with --out")
     p.add_argument("--out", type=Path, default=None, help="output folder (default docs/benchmarks)")
+    p.add_argument("--merge", action="store_true",
+                   help="keep the rows of an existing attribution.json that this run does not re-measure")
     args = p.parse_args(argv)
     if args.quick:
         args.models = args.models or ["synthetic-tiny"]
@@ -450,21 +495,30 @@ def main(argv: list[str] | None = None) -> int:
 
     command = "python tools/bench_attribution.py " + " ".join(argv if argv is not None else sys.argv[1:])
     load_before = [round(v, 2) for v in os.getloadavg()]
+    if any(m in methods for m in ("lime", "kernelshap")):
+        import sklearn.linear_model  # noqa: F401  (captum imports it on its first fit: keep that out of its time)
     results = [bench_model(m, methods, args) for m in args.models]
-    meta = {"command": command.strip(), "date": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
-            "torch": torch.__version__, "device": args.device, "threads": torch.get_num_threads(),
-            "machine": platform.machine(), "load_before": load_before,
-            "load_after": [round(v, 2) for v in os.getloadavg()],
-            "settings": {k: getattr(args, k) for k in ("repeats", "perturbation_repeats", "ig_steps", "sg_samples",
-                                                       "internal_batch_size", "lime_samples", "supervoxels",
-                                                       "rise_masks", "extremal_iterations", "frames", "size",
-                                                       "weights")}}
+    run = {"command": command.strip(), "date": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
+           "torch": torch.__version__, "device": args.device, "threads": torch.get_num_threads(),
+           "machine": platform.machine(), "load_before": load_before,
+           "load_after": [round(v, 2) for v in os.getloadavg()],
+           "settings": {k: getattr(args, k) for k in ("repeats", "perturbation_repeats", "ig_steps", "sg_samples",
+                                                      "internal_batch_size", "lime_samples", "supervoxels",
+                                                      "rise_masks", "extremal_iterations", "frames", "size",
+                                                      "weights")}}
+    for res in results:
+        for row in res["rows"]:
+            row["run"] = 0
+    data = {"runs": [run], "results": results}
     out = args.out if args.out is not None else (None if args.quick else REPO / "docs" / "benchmarks")
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
-        (out / "attribution.json").write_text(json.dumps({"meta": meta, "results": results}, indent=1))
-        (out / "attribution.md").write_text(markdown(results, meta))
-        print(f"wrote {out / 'attribution.json'} and {out / 'attribution.md'}", flush=True)
+        path = out / "attribution.json"
+        if args.merge and path.exists():
+            data = merge(json.loads(path.read_text()), data)
+        path.write_text(json.dumps(data, indent=1))
+        (out / "attribution.md").write_text(markdown(data))
+        print(f"wrote {path} and {out / 'attribution.md'}", flush=True)
     return 0
 
 
