@@ -33,6 +33,8 @@ Random weights by default (timing does not depend on the weights). Writes ``docs
     python tools/bench_attribution.py --models r2plus1d_18 --methods gradient gradcam --repeats 5
     python tools/bench_attribution.py --no-perturbation --threads 2
     python tools/bench_attribution.py --models i3d --merge               # re-measure i3d, keep the other rows
+    python tools/bench_attribution.py --no-perturbation                 # a long run in two parts:
+    python tools/bench_attribution.py --families perturbation --merge
     python tools/bench_attribution.py --quick --out /tmp/bench          # < 60 s smoke test
 """
 from __future__ import annotations
@@ -457,6 +459,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--repeats", type=int, default=None, help="timed repeats per method (default 3; --quick 1)")
     p.add_argument("--perturbation-repeats", type=int, default=1)
     p.add_argument("--no-perturbation", action="store_true", help="skip the perturbation family (slow)")
+    p.add_argument("--families", nargs="+", default=None, choices=list(FAMILY_ORDER),
+                   help="only methods of these families")
     p.add_argument("--ig-steps", type=int, default=8)
     p.add_argument("--sg-samples", type=int, default=4)
     p.add_argument("--internal-batch-size", type=int, default=4)
@@ -489,6 +493,8 @@ def main(argv: list[str] | None = None) -> int:
     unknown = [m for m in methods if m not in available]
     if unknown:
         p.error(f"unknown method(s) {', '.join(unknown)}; choose from {', '.join(available)}")
+    if args.families:
+        methods = [m for m in methods if getattr(vidxai.methods.get(m), "family", "") in args.families]
     if args.no_perturbation:
         methods = [m for m in methods if getattr(vidxai.methods.get(m), "family", "") != "perturbation"]
     methods = sorted(methods, key=lambda m: FAMILY_ORDER.get(getattr(vidxai.methods.get(m), "family", ""), 99))
