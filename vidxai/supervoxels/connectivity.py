@@ -60,16 +60,19 @@ def _components_torch(labels: torch.Tensor) -> torch.Tensor:
 
 
 def _components_skimage(labels: torch.Tensor) -> torch.Tensor:
-    """Component ids from skimage.measure.label, made unique over the batch (clip b uses ids >= b*N)."""
+    """Component ids 0..M_b-1 per clip from skimage.measure.label.
+
+    ``label`` numbers components in raster order of their first voxel, which is already the order
+    :func:`connected_components` promises, so no re-ranking is needed (tested against the torch backend).
+    """
     from skimage.measure import label
 
     arr = labels.detach().cpu().numpy()
-    n = arr[0].size
     out = np.empty(arr.shape, dtype=np.int64)
     for i, clip in enumerate(arr):
-        lab = clip.astype(np.int64, copy=False)
         # background must be a value that never occurs, so that every label value is a region.
-        out[i] = label(lab, background=int(lab.min()) - 1, connectivity=1) - 1 + i * n
+        out[i] = label(clip, background=int(clip.min()) - 1, connectivity=1)
+    out -= 1
     return torch.from_numpy(out).to(labels.device)
 
 
@@ -81,13 +84,14 @@ def _skimage_available() -> bool:
     return True
 
 
-def _raw_components(labels: torch.Tensor, backend: str) -> torch.Tensor:
+def _component_ids(labels: torch.Tensor, backend: str) -> torch.Tensor:
+    """Component ids 0..M_b-1 per clip, ordered by first voxel (see :func:`connected_components`)."""
     if backend == "auto":
         backend = "skimage" if labels.device.type == "cpu" and _skimage_available() else "torch"
     if backend == "skimage":
         return _components_skimage(labels)
     if backend == "torch":
-        return _components_torch(labels)
+        return _compact(_components_torch(labels))
     raise ValueError(f"backend must be 'auto', 'torch' or 'skimage', got {backend!r}")
 
 
@@ -99,7 +103,7 @@ def connected_components(labels: torch.Tensor, backend: str = "auto") -> torch.T
     they have the same label and are connected through same-label face neighbours.
     """
     _check(labels, "connected_components")
-    return _compact(_raw_components(labels, backend))
+    return _component_ids(labels, backend)
 
 
 def _compact(ids: torch.Tensor) -> torch.Tensor:
@@ -159,7 +163,7 @@ def enforce_connectivity(labels: torch.Tensor, min_size: int, features: torch.Te
     _check(labels, "enforce_connectivity")
     b = labels.shape[0]
     device = labels.device
-    comp = _compact(_raw_components(labels, backend))  # per clip 0..M_b-1, ordered by first voxel
+    comp = _component_ids(labels, backend)  # per clip 0..M_b-1, ordered by first voxel
     per_clip = comp.flatten(1).amax(1) + 1
     offset = torch.cumsum(per_clip, 0) - per_clip
     gid = comp + offset.view(b, 1, 1, 1)  # global ids 0..M-1, still ordered by (clip, first voxel)
@@ -167,35 +171,43 @@ def enforce_connectivity(labels: torch.Tensor, min_size: int, features: torch.Te
     flat = gid.reshape(-1)
     sizes = torch.bincount(flat, minlength=m)
     ids = torch.arange(m, device=device)
-    if min_size <= 1 or not bool((sizes < min_size).any()):
+    small0 = sizes < min_size
+    if min_size <= 1 or not bool(small0.any()):
         return comp
     sums = None
     if features is not None:
         if features.ndim != 5 or features.shape[0] != b or features.shape[2:] != labels.shape[1:]:
             raise ValueError(f"features must be (B, F, T, H, W) matching labels {tuple(labels.shape)}, "
                              f"got {tuple(features.shape)}")
-        feat = features.movedim(1, -1).reshape(flat.numel(), -1).to(torch.float64)
-        sums = torch.zeros(m, feat.shape[1], dtype=torch.float64, device=device).index_add_(0, flat, feat)
-    # Region adjacency graph: unique unordered pairs of touching components.
-    pairs = []
-    for dim in (1, 2, 3):
-        length = gid.shape[dim]
-        if length > 1:
-            a = gid.narrow(dim, 0, length - 1).reshape(-1)
-            c = gid.narrow(dim, 1, length - 1).reshape(-1)
-            differ = a != c
-            a, c = a[differ], c[differ]
-            pairs.append(torch.minimum(a, c) * m + torch.maximum(a, c))
-    edges = torch.unique(torch.cat(pairs)) if pairs else torch.zeros(0, dtype=torch.long, device=device)
-    eu, ev = edges // m, edges % m
+        # One bincount per channel: no (N, F) channels-last float64 copy of the whole volume.
+        chans = features.transpose(0, 1).reshape(features.shape[1], -1)
+        sums = torch.stack([torch.bincount(flat, weights=ch.double(), minlength=m) for ch in chans], dim=1)
+    # Directed edges "small component -> component it touches", found by visiting only the voxels of small
+    # components and their six face neighbours, then deduplicated. Only edges from a small component are
+    # ever used: a component is small in a later round only if all its members were small at the start
+    # (sizes only grow), so every edge a merge needs was recorded from one of those members.
+    # A border of -1 around every clip makes all six neighbours valid indices, so there are no per-axis
+    # bound checks.
+    padded = torch.nn.functional.pad(gid, (1, 1, 1, 1, 1, 1), value=-1)
+    flat_p = padded.reshape(-1)
+    _, tp, hp, wp = padded.shape
+    small_p = torch.zeros(padded.shape, dtype=torch.bool, device=device)
+    small_p[:, 1:-1, 1:-1, 1:-1] = small0.index_select(0, flat).view(gid.shape)
+    idx = torch.nonzero(small_p.view(-1)).squeeze(1)
+    strides = torch.tensor([-1, 1, -wp, wp, -hp * wp, hp * wp], device=device).view(6, 1)
+    u = flat_p.index_select(0, idx)
+    v = flat_p.index_select(0, (idx.view(1, -1) + strides).view(-1)).view(6, -1)
+    touching = (v != u) & (v >= 0)
+    keys = u * m + v
+    edges = torch.unique(keys[touching])
+    edge_src, edge_dst = edges // m, edges % m
     mapping = ids.clone()
     for _ in range(max_rounds):
         small = sizes < min_size
-        cand = small[eu] | small[ev]
-        if not bool(cand.any()):
+        live = small[edge_src]
+        if not bool(live.any()):
             break
-        src = torch.cat((eu[cand & small[eu]], ev[cand & small[ev]]))
-        dst = torch.cat((ev[cand & small[eu]], eu[cand & small[ev]]))
+        src, dst = edge_src[live], edge_dst[live]
         if sums is None:
             score = -(sizes[dst] * m + (m - 1 - dst)).double()  # largest neighbour, then smaller id
         else:
@@ -215,15 +227,15 @@ def enforce_connectivity(labels: torch.Tensor, min_size: int, features: torch.Te
             if torch.equal(nxt, step):
                 break
             step = nxt
-        # Apply the round to the graph: sizes/sums move to the roots, edges are relabelled and deduplicated.
+        # Apply the round to the graph: sizes/sums move to the roots, edges are relabelled (those inside a
+        # merged component dropped).
         sizes = torch.zeros_like(sizes).index_add_(0, step, sizes)
         if sums is not None:
             sums = torch.zeros_like(sums).index_add_(0, step, sums)
         mapping = step[mapping]
-        eu, ev = step[eu], step[ev]
-        keep = eu != ev
-        edges = torch.unique(torch.minimum(eu[keep], ev[keep]) * m + torch.maximum(eu[keep], ev[keep]))
-        eu, ev = edges // m, edges % m
+        edge_src, edge_dst = step[src], step[dst]
+        keep = edge_src != edge_dst
+        edge_src, edge_dst = edge_src[keep], edge_dst[keep]
         sizes = torch.where(step == ids, sizes, torch.zeros_like(sizes).fill_(min_size))  # merged ids: inert
     # Renumber the surviving roots per clip in order of their first voxel (= their smallest member id).
     first = torch.full((m,), m, dtype=torch.long, device=device).scatter_reduce_(0, mapping, ids, reduce="amin")
@@ -236,4 +248,4 @@ def enforce_connectivity(labels: torch.Tensor, min_size: int, features: torch.Te
     kept = torch.bincount(clip_of[roots], minlength=b)
     new_offset = torch.cumsum(kept, 0) - kept
     newid = rank - new_offset[clip_of]
-    return newid[mapping][gid]
+    return newid[mapping].index_select(0, flat).view(gid.shape)
