@@ -69,6 +69,10 @@ def test_weight_independent_method_passes_gradient_does_not(tiny_model, tiny_cli
     # reproducible, and the caller's model is untouched
     again = cascading_randomization(tiny_model, "gradient", tiny_clip, target=0, seed=0, layers=layers[:2])
     torch.testing.assert_close(again.spearman, grad.spearman[:2])
+    # final_only: one explanation of the fully randomised model, equal to the cascade's last step
+    last = cascading_randomization(tiny_model, "gradient", tiny_clip, target=0, seed=0, final_only=True)
+    assert last.layers == layers[-1:] and last.spearman.shape == (1, 2)
+    torch.testing.assert_close(last.spearman[0], grad.spearman[-1])
     for k, v in tiny_model.state_dict().items():
         assert torch.equal(v, before[k]), k
     ind = independent_randomization(tiny_model, "gradient", tiny_clip[0], layers=["fc", "features.0"],

@@ -212,7 +212,7 @@ def _method_name(method: MethodLike) -> str:
 
 def _run_randomization(kind: str, model: nn.Module, method: MethodLike, clip: torch.Tensor, target, layers,
                        seed: int, absolute: bool, with_ssim: bool, return_maps: bool, params: dict,
-                       include_norm: bool) -> SanityResult:
+                       include_norm: bool, final_only: bool = False) -> SanityResult:
     explain = _explainer(method, params)
     x, t, single = _prepare(model, clip, target)
     original = explain(model, x, t)
@@ -228,12 +228,14 @@ def _run_randomization(kind: str, model: nn.Module, method: MethodLike, clip: to
         if kind == "independent":
             work = copy.deepcopy(model)
         randomize_layer(_get_module(work, name), seed + i)
+        if final_only and i < len(names) - 1:
+            continue
         m = explain(work, x, t)
         sims.append(map_similarity(original, m, absolute, with_ssim))
         if return_maps:
             maps.append(m.cpu())
-    return _result(kind, method, names, sims, t, original, maps, single, return_maps,
-                   dict(seed=seed, absolute=absolute, params=params))
+    return _result(kind, method, names[-1:] if final_only else names, sims, t, original, maps, single, return_maps,
+                   dict(seed=seed, absolute=absolute, params=params, final_only=final_only))
 
 
 def _result(kind, method, names, sims, t, original, maps, single, return_maps, settings) -> SanityResult:
@@ -249,7 +251,7 @@ def _result(kind, method, names, sims, t, original, maps, single, return_maps, s
 def cascading_randomization(model: nn.Module, method: MethodLike, clip: torch.Tensor, target=None,
                             layers: Sequence[str] | None = None, seed: int = 0, absolute: bool = False,
                             with_ssim: bool = True, return_maps: bool = False, include_norm: bool = True,
-                            **params: Any) -> SanityResult:
+                            final_only: bool = False, **params: Any) -> SanityResult:
     """Cascading model-parameter randomisation: re-initialise ``layers`` cumulatively (default: every layer
     with parameters, output first) and compare each map with the original.
 
@@ -261,10 +263,12 @@ def cascading_randomization(model: nn.Module, method: MethodLike, clip: torch.Te
         layers: layer names (relative to ``model.net``) in the order to randomise.
         seed: seeds the re-initialisation (layer i uses ``seed + i``).
         absolute: correlate absolute values (Adebayo et al. report both).
+        final_only: explain only the fully randomised model (one result row, named after the last layer):
+            the same final map as the full cascade (same seeds) for one explanation instead of one per layer.
         params: passed to the method's ``attribute``.
     """
     return _run_randomization("cascading", model, method, clip, target, layers, seed, absolute, with_ssim,
-                              return_maps, params, include_norm)
+                              return_maps, params, include_norm, final_only)
 
 
 def independent_randomization(model: nn.Module, method: MethodLike, clip: torch.Tensor, target=None,

@@ -103,7 +103,9 @@ def _sanity(cfg: RunConfig, runner, method: MethodSpec, clips: int) -> float:
 
     items = [runner.dataset[i] for i in range(min(clips, len(runner.dataset)))]
     x = torch.stack([it["clip"] for it in items if "clip" in it]).to(runner.device)
-    res = model_randomization(runner.model, method.name, x, target=None, mode="cascading", **method.params)
+    # Only the fully randomised model is reported: explain it alone (same map as the last cascade step).
+    res = model_randomization(runner.model, method.name, x, target=None, mode="cascading", final_only=True,
+                              **method.params)
     corr = np.asarray(res["spearman"], dtype=np.float64)
     return float(corr.reshape(corr.shape[0], -1)[-1].mean()) if corr.ndim > 1 else float(corr[-1])
 
