@@ -94,6 +94,12 @@ def test_feature_occlusion_single_drops_equal_captum_feature_ablation(tiny_model
     torch.testing.assert_close(res.saliency, ref[:, 0], atol=1e-5, rtol=1e-4)
     table = res.extras["features"][0]
     assert table["most_important"] == max(table["features"], key=lambda f: f["drop"])["feature"]
+    # sets=False: the same single drops, no set search (what FeatureAblation computes)
+    quick = FeatureOcclusion(tiny_model).attribute(tiny_clip[:1], target=3, segmentation=seg[None], fill="constant",
+                                                   sets=False)
+    torch.testing.assert_close(quick.saliency, res.saliency)
+    assert quick.extras["features"][0]["deleting_set"] is None and quick.extras["features"][0]["restoring_set"] is None
+    assert quick.extras["features"][0]["most_important"] == table["most_important"]
 
 
 def test_lime_recovers_linear_contributions(positive_clip):

@@ -124,6 +124,8 @@ class FeatureMethod(Attribution):
     """Shared parameters and the per-clip loop of the feature-based methods."""
 
     sampler = None  # (k, n, generator, **kw) -> (z, weights)
+    #: Method-specific keyword parameters handed on to :meth:`feature_weights`, with their defaults.
+    extra_params: dict = {}
 
     def attribute(self, inputs: torch.Tensor, target=None, segmentation: torch.Tensor | None = None,
                   features: str = "supervoxels", n_segments: int = 64, n_samples: int = 512, fill: str = "blur",
@@ -132,6 +134,7 @@ class FeatureMethod(Attribution):
         slic = {k: params.pop(k) for k in list(params)
                 if k in ("compactness", "temporal_ratio", "max_iter", "relevance_quantile", "relevance_sigma",
                          "min_feature_fraction")}
+        extra = {k: params.pop(k, v) for k, v in self.extra_params.items()}
         check_params(self.name, params, [])
         x, target, logits = self.prepare(inputs, target)
         gen = torch.Generator().manual_seed(seed)
@@ -145,7 +148,8 @@ class FeatureMethod(Attribution):
                 k = int(seg[j].max()) + 1
                 weights, table = self.feature_weights(x[j:j + 1], base[j:j + 1], seg[j], k, target[j], gen,
                                                       n_samples=n_samples, kernel_width=kernel_width,
-                                                      chunk_size=chunk_size, output=output, progress=progress)
+                                                      chunk_size=chunk_size, output=output, progress=progress,
+                                                      **extra)
                 saliency[j] = weights.to(x.device)[seg[j]]
                 tables.append(table)
         return AttributionResult(saliency, segmentation=seg, logits=logits, extras={"features": tables})
@@ -189,15 +193,27 @@ class FeatureOcclusion(FeatureMethod):
     score); then features are occluded cumulatively in order of importance until the prediction changes (the
     smallest deleting set), and restored in that order onto the fully occluded clip until the class returns (the
     smallest restoring set). ``extras["features"]`` holds per clip a table of the features plus
-    ``most_important``, ``deleting_set`` and ``restoring_set``."""
+    ``most_important``, ``deleting_set`` and ``restoring_set``.
 
-    def feature_weights(self, x, base, seg, k, target, gen, n_samples, kernel_width, chunk_size, output, progress):
+    Params (besides those of the feature methods): ``sets`` (default True): also search the deleting and
+    restoring sets (about 2k more forwards); ``sets=False`` gives the single-feature drops only, like captum's
+    ``FeatureAblation`` (the sets are then None)."""
+
+    extra_params = {"sets": True}
+
+    def feature_weights(self, x, base, seg, k, target, gen, n_samples, kernel_width, chunk_size, output, progress,
+                        sets=True):
         eye = torch.ones(k, k, device=x.device) - torch.eye(k, device=x.device)
         full = scores_of(self.model, x, target.view(1), output)
         alone = chunked_scores(self.model, lambda lo, hi: coalition_clips(x, base, seg, eye[lo:hi]), k, target,
                                chunk_size, output, progress, self.name)
         drop = (full - alone).float()
         order = drop.argsort(descending=True)
+        table = {"features": [{"feature": int(i), "drop": float(drop[i]), "voxels": int((seg == i).sum())}
+                              for i in range(k)],
+                 "most_important": int(order[0]), "deleting_set": None, "restoring_set": None}
+        if not sets:
+            return drop, table
         # cumulative coalitions: delete the top-i features / keep only the top-i features, i = 1..k
         steps = torch.arange(1, k + 1, device=x.device)
         top = (torch.arange(k, device=x.device)[None] < steps[:, None]).float()
@@ -209,11 +225,8 @@ class FeatureOcclusion(FeatureMethod):
                                    for i in range(0, k, chunk_size)])
         flip = (pred_del != target).nonzero()
         back = (pred_keep == target).nonzero()
-        table = {"features": [{"feature": int(i), "drop": float(drop[i]), "voxels": int((seg == i).sum())}
-                              for i in range(k)],
-                 "most_important": int(order[0]),
-                 "deleting_set": order[: int(flip[0]) + 1].tolist() if len(flip) else None,
-                 "restoring_set": order[: int(back[0]) + 1].tolist() if len(back) else None}
+        table["deleting_set"] = order[: int(flip[0]) + 1].tolist() if len(flip) else None
+        table["restoring_set"] = order[: int(back[0]) + 1].tolist() if len(back) else None
         return drop, table
 
     def samples(self, k, n, gen, kernel_width):  # not sampled

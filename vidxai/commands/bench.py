@@ -6,6 +6,7 @@ import argparse
 EXAMPLES = """examples:
   vidxai bench synthetic                              # every method except the slow perturbation ones
   vidxai bench synthetic --clips 64 --methods gradcam swagv-ig guided-backprop
+  vidxai bench synthetic --methods all                # every registered method, perturbation ones included
   vidxai bench synthetic --out docs/benchmarks        # writes synthetic.md and synthetic.json
 """
 
@@ -14,7 +15,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("bench", help="benchmark explanation methods on synthetic ground truth",
                        description=__doc__, epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("suite", choices=["synthetic"], help="which benchmark")
-    p.add_argument("--methods", nargs="+", help="methods to rank (default: all but the slow perturbation methods)")
+    p.add_argument("--methods", nargs="+",
+                   help="methods to rank; 'all' = every registered method (default: all but the slow perturbation "
+                        "methods)")
     p.add_argument("--clips", type=int, default=16, help="number of synthetic clips (default 16)")
     p.add_argument("--seed", type=int, default=100000, help="first clip seed (clips unseen in training)")
     p.add_argument("--deletion-steps", type=int, default=16)
@@ -35,8 +38,12 @@ def run(args: argparse.Namespace) -> int:
     settings = BenchmarkSettings(num_clips=args.clips, seed=args.seed, output=Path(args.work), device=args.device,
                                  batch_size=args.batch_size, deletion_steps=args.deletion_steps,
                                  sanity_clips=args.sanity_clips)
-    report = run_benchmark(args.methods, settings, progress=not args.quiet)
+    from .. import methods as registry
+
+    chosen = registry.list() if args.methods == ["all"] else args.methods
+    report = run_benchmark(chosen, settings, progress=not args.quiet)
     command = "vidxai bench synthetic" + (f" --clips {args.clips}" if args.clips != 16 else "")
+    command += " --methods all" if args.methods == ["all"] else ""
     js, md = write(report, Path(args.out), command)
     print(markdown(report, command))
     print(f"wrote {md} and {js}")
