@@ -86,23 +86,25 @@ def centre_crop(x: torch.Tensor, crop: tuple[int, int] | None) -> tuple[torch.Te
     return x[..., top:top + ch, left:left + cw], (top, left, ch, cw)
 
 
-def normalize(x: torch.Tensor, spec, channel_dim: int = 0) -> torch.Tensor:
-    """Map pixels in ``[0, 255]`` to ``spec.value_range`` then apply ``(x - mean) / std`` per channel."""
+def _norm_params(x: torch.Tensor, spec, channel_dim: int) -> tuple[float, float, torch.Tensor, torch.Tensor]:
+    """``(lo, hi, mean, std)`` of ``spec``, mean/std shaped to broadcast along ``channel_dim`` of ``x``."""
     lo, hi = (float(v) for v in spec.value_range)
     shape = [1] * x.ndim
     shape[channel_dim] = 3
     mean = torch.as_tensor(spec.mean, dtype=x.dtype, device=x.device).reshape(shape)
     std = torch.as_tensor(spec.std, dtype=x.dtype, device=x.device).reshape(shape)
+    return lo, hi, mean, std
+
+
+def normalize(x: torch.Tensor, spec, channel_dim: int = 0) -> torch.Tensor:
+    """Map pixels in ``[0, 255]`` to ``spec.value_range`` then apply ``(x - mean) / std`` per channel."""
+    lo, hi, mean, std = _norm_params(x, spec, channel_dim)
     return (x * ((hi - lo) / 255.0) + lo - mean) / std
 
 
 def denormalize(x: torch.Tensor, spec, channel_dim: int = 0) -> torch.Tensor:
     """Inverse of :func:`normalize`: model input -> pixels in ``[0, 255]`` (float, not clamped)."""
-    lo, hi = (float(v) for v in spec.value_range)
-    shape = [1] * x.ndim
-    shape[channel_dim] = 3
-    mean = torch.as_tensor(spec.mean, dtype=x.dtype, device=x.device).reshape(shape)
-    std = torch.as_tensor(spec.std, dtype=x.dtype, device=x.device).reshape(shape)
+    lo, hi, mean, std = _norm_params(x, spec, channel_dim)
     return (x * std + mean - lo) * (255.0 / (hi - lo))
 
 

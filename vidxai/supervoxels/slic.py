@@ -386,9 +386,14 @@ def slic3d(volume: torch.Tensor, n_segments: int = 120, compactness: float = 10.
                                         fine_iter, n_cells, update_last=False, sub_shape=(2 * nh, 2 * nw))
 
     seg = cand.view(1, *cand.shape).expand(b, -1, -1).gather(2, choice.view(b, cand.shape[0], -1))
-    labels = torch.empty(b, n_vox + 1, dtype=torch.long, device=device)
-    labels.scatter_(1, layout.view(1, -1).expand(b, -1), seg.reshape(b, -1))
-    labels = labels[:, :n_vox].view(b, t, h, w)
+    box = _equal_subcells(sub_axes, (2 * nh, 2 * nw), cand.shape[0])
+    if box is not None:  # the inverse of the layout's reshape + permute
+        (st, lt), (sy, ly), (sx, lx) = box
+        labels = seg.view(b, st, sy, sx, lt, ly, lx).permute(0, 1, 4, 2, 5, 3, 6).reshape(b, t, h, w)
+    else:
+        labels = torch.empty(b, n_vox + 1, dtype=torch.long, device=device)
+        labels.scatter_(1, layout.view(1, -1).expand(b, -1), seg.reshape(b, -1))
+        labels = labels[:, :n_vox].view(b, t, h, w)
     if enforce_connectivity:
         min_size = int(min_size_factor * n_vox / n_cells)
         labels = _enforce_connectivity(labels, min_size, features=appearance if merge == "nearest" else None,
@@ -401,6 +406,17 @@ def slic3d(volume: torch.Tensor, n_segments: int = 120, compactness: float = 10.
         return labels, {"grid": sg.shape, "spacing": sg.spacing, "temporal_scale": float(temporal_scale),
                         "ws": float(ws), "num_seeds": sg.num_seeds, "coarse": int(coarse)}
     return labels
+
+
+def _equal_subcells(sub_axes: list[np.ndarray], sub_shape: tuple[int, int], n_sub: int):
+    """``((n_t, len_t), (n_y, len_y), (n_x, len_x))`` when every axis is cut into equal sub-cells (the default
+    grids on 16 x 112 x 112 and 16 x 224 x 224), else None. Then grouping voxels by sub-cell is a reshape +
+    permute: one strided copy, ~3x faster than a gather."""
+    sub_counts = (n_sub // (sub_shape[0] * sub_shape[1]), *sub_shape)
+    counts = [np.bincount(np.asarray(ax), minlength=n) for ax, n in zip(sub_axes, sub_counts)]
+    if not all((c == c[0]).all() and c[0] > 0 for c in counts):
+        return None
+    return tuple((len(c), int(c[0])) for c in counts)
 
 
 def _kmeans_items(dist_feat: torch.Tensor, sum_feat: torch.Tensor, item_cand: torch.Tensor, centres: torch.Tensor,
@@ -472,9 +488,7 @@ def _kmeans(dist_feat: torch.Tensor, sum_feat: torch.Tensor | None, sub_axes: li
     flat_idx = layout.view(-1)
     # When every axis is cut into equal sub-cells (the default grids on 16 x 112 x 112 and 16 x 224 x 224),
     # the grouping is a reshape + permute: one strided copy, ~3x faster than a gather.
-    sub_counts = (n_sub // (sub_shape[0] * sub_shape[1]), *sub_shape)
-    counts = [np.bincount(np.asarray(ax), minlength=n) for ax, n in zip(sub_axes, sub_counts)]
-    box = [int(c[0]) for c in counts] if all((c == c[0]).all() for c in counts) else None
+    box = _equal_subcells(sub_axes, sub_shape, n_sub)
 
     def grouped(vol: torch.Tensor) -> torch.Tensor:
         """(B, F, t, h, w) -> (B * n_sub, vmax, F), items in layout order. Padding slots repeat item 0 and
@@ -483,8 +497,8 @@ def _kmeans(dist_feat: torch.Tensor, sum_feat: torch.Tensor | None, sub_axes: li
         bit-identical labels alone and in a batch."""
         nv = vol.shape[1]
         if box is not None:
-            lt, ly, lx = box
-            split = vol.reshape(b, nv, len(counts[0]), lt, len(counts[1]), ly, len(counts[2]), lx)
+            (st, lt), (sy, ly), (sx, lx) = box
+            split = vol.reshape(b, nv, st, lt, sy, ly, sx, lx)
             return split.permute(0, 2, 4, 6, 3, 5, 7, 1).reshape(b * n_sub, vmax, nv)
         picked = vol.reshape(b, nv, -1)[:, :, flat_idx]
         return picked.view(b, nv, n_sub, vmax).permute(0, 2, 3, 1).reshape(b * n_sub, vmax, nv).contiguous()
@@ -501,7 +515,7 @@ def _kmeans(dist_feat: torch.Tensor, sum_feat: torch.Tensor | None, sub_axes: li
         cn = norms[:, cand.view(-1)].view(b * n_sub, 1, q)
         # |x - c|^2 - |x|^2 = |c|^2 - 2 x.c ; |x|^2 does not change the argmin.
         dist = torch.baddbmm(cn, xd, cc.transpose(1, 2), alpha=-2.0)
-        new_choice = dist.min(dim=2).indices  # (B * n_sub, vmax): which candidate
+        new_choice = dist.argmin(dim=2)  # (B * n_sub, vmax): which candidate (the first on ties)
         converged = choice is not None and torch.equal(new_choice, choice)
         choice = new_choice
         if converged or (it == n_iter - 1 and not update_last):
