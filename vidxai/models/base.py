@@ -207,3 +207,14 @@ class ModelEntry:
     weight_source: str = "random"
     family: str = ""
     tags: list[str] = field(default_factory=list)
+
+
+def hub_video_model(net: nn.Module, spec: InputSpec, target_layers: Sequence[str], name: str, weights: str | None,
+                    num_classes: int | None = None, class_names: Sequence[str] | None = None) -> VideoModel:
+    """Wrap a hub architecture; with 400 outputs (the Kinetics-400 heads) and no ``class_names`` the classes
+    are named from the Kinetics-400 label list."""
+    if class_names is None and (num_classes or 400) == 400:
+        from ..data.labels import load_labels
+
+        class_names = load_labels("kinetics400")
+    return VideoModel(net, spec, class_names, target_layers, name=name, weights=weights, num_classes=num_classes)

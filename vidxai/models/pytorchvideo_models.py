@@ -19,9 +19,8 @@ from dataclasses import dataclass
 
 from torch import nn
 
-from ..data.labels import load_labels
 from . import register
-from .base import InputSpec, VideoModel
+from .base import InputSpec, VideoModel, hub_video_model
 from .checkpoint import load_into, load_url, resolve
 
 MEAN, STD = (0.45, 0.45, 0.45), (0.225, 0.225, 0.225)
@@ -94,10 +93,7 @@ def _make_builder(m: _PV) -> Callable[..., VideoModel]:
             return f"pytorchvideo:{m.name}"
 
         source = resolve(net, weights, m.name, {"default": hub_weights, "kinetics400": hub_weights})
-        if class_names is None:
-            class_names = load_labels("kinetics400") if num_classes == 400 else None
-        return VideoModel(net, m.spec, class_names, m.target_layers, name=m.name, weights=source,
-                          num_classes=num_classes)
+        return hub_video_model(net, m.spec, m.target_layers, m.name, source, num_classes, class_names)
 
     build.__name__ = f"build_{m.name}"
     build.__doc__ = f"{m.description}. weights: 'default' (pytorchvideo hub), None or a path."

@@ -22,10 +22,9 @@ from torchvision.models.video.mvit import MViT
 from torchvision.models.video.swin_transformer import SwinTransformer3d
 from torchvision.ops import Permute
 
-from ..data.labels import load_labels
 from ..errors import MissingCheckpointError
 from . import register
-from .base import InputSpec, VideoModel
+from .base import InputSpec, VideoModel, hub_video_model
 from .checkpoint import load_into, resolve
 
 KINETICS_MEAN = (0.43216, 0.394666, 0.37645)
@@ -142,10 +141,7 @@ def _make_builder(m: _TV) -> Callable[..., VideoModel]:
         for member in m.weights_enum:
             named[member.name] = named[str(member)] = _hub_loader(m, net, member)
         source = resolve(net, weights, m.name, named)
-        if class_names is None:
-            class_names = load_labels("kinetics400") if (num_classes or 400) == 400 else None
-        return VideoModel(net, m.spec, class_names, m.target_layers, name=m.name, weights=source,
-                          num_classes=num_classes)
+        return hub_video_model(net, m.spec, m.target_layers, m.name, source, num_classes, class_names)
 
     build.__name__ = f"build_{m.name}"
     build.__doc__ = f"{m.description}. weights: 'default' (torchvision hub), None, an enum name or a path."
