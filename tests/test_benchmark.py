@@ -53,3 +53,20 @@ def test_oracle_first_random_last_on_a_toy_with_known_evidence(tmp_path, oracle_
     assert oracle["localization_error"] == 0.0
     table = markdown(report)
     assert table.splitlines()[4].startswith(f"| 1 | {oracle_method} |")
+
+
+def test_cli_methods_all_means_every_registered_method(monkeypatch, tmp_path):
+    import vidxai
+    import vidxai.runner.benchmark as bench
+    from vidxai.cli import main
+
+    seen = {}
+
+    def fake_run(methods, settings, progress=True):
+        seen["methods"] = list(methods)
+        return {"methods": {}, "ranking": [], "clips": 0, "model": {"name": "m"}, "contrast_model": None}
+
+    monkeypatch.setattr(bench, "run_benchmark", fake_run)
+    assert main(["bench", "synthetic", "--methods", "all", "--clips", "2", "--out", str(tmp_path), "--quiet"]) == 0
+    assert seen["methods"] == vidxai.methods.list()
+    assert "--methods all" in (tmp_path / "synthetic.md").read_text()
