@@ -376,7 +376,8 @@ def slic3d(volume: torch.Tensor, n_segments: int = 120, compactness: float = 10.
         ny, nx = 2 * nh, 2 * nw
         sub_t, sub_y, sub_x = (torch.as_tensor(a, device=device) for a in sub)
         item_sub = ((sub_t.view(-1, 1, 1) * ny + sub_y.view(1, -1, 1)) * nx + sub_x.view(1, 1, -1)).reshape(-1)
-        if b * item_sub.numel() * (n_cells + 1) <= ITEMS_DENSE_LIMIT:
+        # Decided per clip (not per batch), so a clip gets the same labels alone and in a batch.
+        if item_sub.numel() * (n_cells + 1) <= ITEMS_DENSE_LIMIT:
             centres = _kmeans_items(mean, sums, cand[item_sub], centres, max_iter - fine_iter)
         else:
             centres, _ = _kmeans(mean, sums, sub, cand, seg_index, centres, max_iter - fine_iter, n_cells,
