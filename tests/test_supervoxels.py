@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+from vidxai.data.synthetic import make_clip
 from vidxai.errors import InputError, ShapeError
 from vidxai.supervoxels import (achieved_count, boundary_recall, connected_components, enforce_connectivity,
                                 relabel_contiguous, rgb_to_lab, seed_grid, slic3d, undersegmentation_error)
@@ -304,3 +305,9 @@ def test_batch_equals_single_with_coarse_levels_and_chunks():
     chunked = slic3d(clips, n_segments=20, chunk_voxels=2 * 16 * 48 * 48)
     assert torch.equal(whole, chunked)
     assert torch.equal(whole[1], slic3d(clips[1:2], n_segments=20)[0])
+    # the default 16 x 112 x 112 grid: dense coarse level, equal sub-cells (reshape layout), unchunked batch
+    big = torch.stack([torch.from_numpy(make_clip(s).frames).permute(3, 0, 1, 2).float() / 255 for s in (0, 1, 2)])
+    together, info = slic3d(big, chunk_voxels=None, return_info=True)
+    assert info["coarse"] == 4
+    for i in range(3):
+        assert torch.equal(together[i], slic3d(big[i:i + 1])[0])
