@@ -40,10 +40,10 @@ def run(args: argparse.Namespace) -> int:
                                  sanity_clips=args.sanity_clips)
     from .. import methods as registry
 
-    chosen = registry.list() if args.methods == ["all"] else args.methods
-    report = run_benchmark(chosen, settings, progress=not args.quiet)
+    every = args.methods == ["all"]
+    report = run_benchmark(registry.list() if every else args.methods, settings, progress=not args.quiet)
     command = "vidxai bench synthetic" + (f" --clips {args.clips}" if args.clips != 16 else "")
-    command += " --methods all" if args.methods == ["all"] else ""
+    command += " --methods all" if every else ""
     js, md = write(report, Path(args.out), command)
     print(markdown(report, command))
     print(f"wrote {md} and {js}")

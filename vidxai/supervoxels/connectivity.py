@@ -190,7 +190,7 @@ def enforce_connectivity(labels: torch.Tensor, min_size: int, features: torch.Te
     # bound checks.
     padded = torch.nn.functional.pad(gid, (1, 1, 1, 1, 1, 1), value=-1)
     flat_p = padded.reshape(-1)
-    _, tp, hp, wp = padded.shape
+    hp, wp = padded.shape[2:]
     small_p = torch.zeros(padded.shape, dtype=torch.bool, device=device)
     small_p[:, 1:-1, 1:-1, 1:-1] = small0.index_select(0, flat).view(gid.shape)
     idx = torch.nonzero(small_p.view(-1)).squeeze(1)

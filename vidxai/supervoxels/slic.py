@@ -387,7 +387,7 @@ def slic3d(volume: torch.Tensor, n_segments: int = 120, compactness: float = 10.
                                         fine_iter, n_cells, update_last=False, sub_shape=(2 * nh, 2 * nw))
 
     seg = cand.view(1, *cand.shape).expand(b, -1, -1).gather(2, choice.view(b, cand.shape[0], -1))
-    box = _equal_subcells(sub_axes, (2 * nh, 2 * nw), cand.shape[0])
+    box = _equal_subcells(_axes_key(sub_axes), (2 * nh, 2 * nw), cand.shape[0])
     if box is not None:  # the inverse of the layout's reshape + permute
         (st, lt), (sy, ly), (sx, lx) = box
         labels = seg.view(b, st, sy, sx, lt, ly, lx).permute(0, 1, 4, 2, 5, 3, 6).reshape(b, t, h, w)
@@ -409,10 +409,16 @@ def slic3d(volume: torch.Tensor, n_segments: int = 120, compactness: float = 10.
     return labels
 
 
-def _equal_subcells(sub_axes: list[np.ndarray], sub_shape: tuple[int, int], n_sub: int):
+def _axes_key(sub_axes: list[np.ndarray]) -> tuple[tuple[int, ...], ...]:
+    """The per-axis sub-cell indices as a hashable key for the cached layout helpers."""
+    return tuple(tuple(int(v) for v in ax) for ax in sub_axes)
+
+
+@functools.lru_cache(maxsize=16)
+def _equal_subcells(sub_axes: tuple[tuple[int, ...], ...], sub_shape: tuple[int, int], n_sub: int):
     """``((n_t, len_t), (n_y, len_y), (n_x, len_x))`` when every axis is cut into equal sub-cells (the default
     grids on 16 x 112 x 112 and 16 x 224 x 224), else None. Then grouping voxels by sub-cell is a reshape +
-    permute: one strided copy, ~3x faster than a gather."""
+    permute: one strided copy, ~3x faster than a gather. Depends only on the grid, so it is cached."""
     sub_counts = (n_sub // (sub_shape[0] * sub_shape[1]), *sub_shape)
     counts = [np.bincount(np.asarray(ax), minlength=n) for ax, n in zip(sub_axes, sub_counts)]
     if not all((c == c[0]).all() and c[0] > 0 for c in counts):
@@ -441,6 +447,7 @@ def _kmeans_items(dist_feat: torch.Tensor, sum_feat: torch.Tensor, item_cand: to
     xs = sum_feat.reshape(b, nf + 1, -1).transpose(1, 2).reshape(-1, nf + 1).to(torch.float64)
     n_items, q = item_cand.shape
     flat_cand = item_cand.reshape(1, -1).expand(b, -1)
+    cand_b = item_cand.expand(b, -1, -1)
     offsets = (torch.arange(b, device=x.device) * (k + 1)).view(b, 1)
     choice = None
     for _ in range(max(0, n_iter)):
@@ -449,8 +456,8 @@ def _kmeans_items(dist_feat: torch.Tensor, sum_feat: torch.Tensor, item_cand: to
         norms[:, k] = float("inf")
         # |x - c|^2 - |x|^2 = |c|^2 - 2 x.c ; |x|^2 does not change the argmin.
         dots = torch.bmm(x, cpad.transpose(1, 2))  # (B, N, K+1)
-        dist = norms.gather(1, flat_cand).view(b, n_items, q) - 2.0 * dots.gather(2, item_cand.expand(b, -1, -1))
-        new_choice = item_cand.expand(b, -1, -1).gather(2, dist.argmin(dim=2, keepdim=True)).squeeze(2)
+        dist = norms.gather(1, flat_cand).view(b, n_items, q) - 2.0 * dots.gather(2, cand_b)
+        new_choice = cand_b.gather(2, dist.argmin(dim=2, keepdim=True)).squeeze(2)
         if choice is not None and torch.equal(new_choice, choice):
             break
         choice = new_choice
@@ -484,12 +491,11 @@ def _kmeans(dist_feat: torch.Tensor, sum_feat: torch.Tensor | None, sub_axes: li
     b, nf = dist_feat.shape[:2]
     device = dist_feat.device
     n_sub, q = cand.shape
-    layout, valid = _layout(tuple(tuple(int(v) for v in ax) for ax in sub_axes), tuple(sub_shape), n_sub, str(device))
+    key = _axes_key(sub_axes)
+    layout, valid = _layout(key, tuple(sub_shape), n_sub, str(device))
     vmax = layout.shape[1]
     flat_idx = layout.view(-1)
-    # When every axis is cut into equal sub-cells (the default grids on 16 x 112 x 112 and 16 x 224 x 224),
-    # the grouping is a reshape + permute: one strided copy, ~3x faster than a gather.
-    box = _equal_subcells(sub_axes, sub_shape, n_sub)
+    box = _equal_subcells(key, tuple(sub_shape), n_sub)
 
     def grouped(vol: torch.Tensor) -> torch.Tensor:
         """(B, F, t, h, w) -> (B * n_sub, vmax, F), items in layout order. Padding slots repeat item 0 and
