@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, IO
 
 import numpy as np
 
@@ -29,9 +29,21 @@ def write_shard(path: Path, arrays: dict[str, np.ndarray], meta: dict[str, Any])
     packed = {k: (v.astype(np.float16) if v.dtype.kind == "f" and v.dtype != np.float16 and k not in meta.get(
         "keep_float32", []) else v) for k, v in arrays.items()}
     packed["__meta__"] = np.frombuffer(json.dumps(meta, default=_json_default).encode(), dtype=np.uint8)
+    atomic_write(path, lambda f: np.savez_compressed(f, **packed))
+
+
+def atomic_write(path: Path, write: Callable[[IO[bytes]], Any]) -> None:
+    """Write ``path`` through a temporary file and a rename, so readers see the whole file or none.
+
+    Leftover temporary files of ``path`` from a process killed mid-write are removed first: each file
+    has a single writer (one rank owns each batch), so any other temporary of the same name is stale.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    for stale in path.parent.glob(f".{path.name}.*.tmp"):
+        stale.unlink(missing_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     with open(tmp, "wb") as f:
-        np.savez_compressed(f, **packed)
+        write(f)
         f.flush()
         os.fsync(f.fileno())
     os.replace(tmp, path)

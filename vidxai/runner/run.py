@@ -186,10 +186,7 @@ class Runner:
                                   f"{old['num_clips']} clips, this run has batch_size {self.cfg.batch_size} over {n}; "
                                   "use the same settings to resume, or --fresh / another output to start over")
             return
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".layout.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(layout))
-        os.replace(tmp, path)
+        cache.atomic_write(path, lambda f: f.write(json.dumps(layout).encode()))
 
     def _loader(self, batches: list[int], n: int):
         sampler = [batch_indices(k, n, self.cfg.batch_size) for k in batches]
