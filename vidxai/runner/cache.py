@@ -32,15 +32,17 @@ def write_shard(path: Path, arrays: dict[str, np.ndarray], meta: dict[str, Any])
     atomic_write(path, lambda f: np.savez_compressed(f, **packed))
 
 
-def atomic_write(path: Path, write: Callable[[IO[bytes]], Any]) -> None:
+def atomic_write(path: Path, write: Callable[[IO[bytes]], Any], single_writer: bool = True) -> None:
     """Write ``path`` through a temporary file and a rename, so readers see the whole file or none.
 
-    Leftover temporary files of ``path`` from a process killed mid-write are removed first: each file
-    has a single writer (one rank owns each batch), so any other temporary of the same name is stale.
+    ``single_writer``: only this process ever writes ``path`` (one rank owns each batch), so other temporary
+    files of ``path`` are leftovers of a writer killed mid-write, and are removed first. Files that several
+    ranks write at once (the same content) must pass False.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
-    for stale in path.parent.glob(f".{path.name}.*.tmp"):
-        stale.unlink(missing_ok=True)
+    if single_writer:
+        for stale in path.parent.glob(f".{path.name}.*.tmp"):
+            stale.unlink(missing_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     with open(tmp, "wb") as f:
         write(f)

@@ -186,7 +186,8 @@ class Runner:
                                   f"{old['num_clips']} clips, this run has batch_size {self.cfg.batch_size} over {n}; "
                                   "use the same settings to resume, or --fresh / another output to start over")
             return
-        cache.atomic_write(path, lambda f: f.write(json.dumps(layout).encode()))
+        # Every rank may get here at once on a fresh output (same content): not a single writer.
+        cache.atomic_write(path, lambda f: f.write(json.dumps(layout).encode()), single_writer=False)
 
     def _loader(self, batches: list[int], n: int):
         sampler = [batch_indices(k, n, self.cfg.batch_size) for k in batches]
