@@ -12,9 +12,9 @@ unfolded batch norm, residual additions, scaling by constants):
 - ``lrp-zplus``: ``R_i = sum_j x_i^+ w_ij^+ / sum_i' x_i'^+ w_i'j^+ R_j`` (positive inputs and weights only,
   biases ignored).
 
-Element-wise rectifiers (ReLU, ``clamp(min=0)``) pass relevance through unchanged, and max pooling gives
-all of a window's relevance to its winner (both via their ordinary gradients); reshapes, slicing,
-concatenation and dropout (eval) move relevance around without changing it.
+Element-wise rectifiers (ReLU, ``clamp(min=0)``) pass relevance through unchanged, and max pooling (or an
+element-wise maximum) gives all of a window's relevance to its winner (both via their ordinary gradients);
+reshapes, slicing, concatenation and dropout (eval) move relevance around without changing it.
 
 How: the forward pass runs under a :class:`torch.overrides.TorchFunctionMode` that sees every torch
 call (module or functional, so ``nn.Sequential`` models, torchvision's R3D/R(2+1)D/MC3 with their
@@ -181,7 +181,7 @@ _PASS = {
     "relu", "relu_", "threshold", "threshold_", "max_pool1d", "max_pool2d", "max_pool3d", "max_pool1d_with_indices",
     "max_pool2d_with_indices", "max_pool3d_with_indices", "_max_pool1d", "_max_pool2d", "_max_pool3d",
     "adaptive_max_pool1d", "adaptive_max_pool2d", "adaptive_max_pool3d", "adaptive_max_pool1d_with_indices",
-    "adaptive_max_pool2d_with_indices", "adaptive_max_pool3d_with_indices", "amax", "max",
+    "adaptive_max_pool2d_with_indices", "adaptive_max_pool3d_with_indices", "amax", "max", "maximum",
     "view", "view_as", "reshape", "reshape_as", "flatten", "unflatten", "permute", "transpose", "t", "contiguous",
     "squeeze", "unsqueeze", "expand", "expand_as", "__getitem__", "narrow", "select", "index_select", "split",
     "split_with_sizes", "chunk", "unbind", "cat", "concat", "concatenate", "stack", "clone", "to", "float", "double",

@@ -212,7 +212,11 @@ class ModelEntry:
 def hub_video_model(net: nn.Module, spec: InputSpec, target_layers: Sequence[str], name: str, weights: str | None,
                     num_classes: int | None = None, class_names: Sequence[str] | None = None) -> VideoModel:
     """Wrap a hub architecture; with 400 outputs (the Kinetics-400 heads) and no ``class_names`` the classes
-    are named from the Kinetics-400 label list."""
+    are named from the Kinetics-400 label list. Its max pools get the fast gradient-free CPU path of
+    :class:`vidxai.models.layers.MaxPool3d` (same values)."""
+    from .layers import use_fast_max_pools
+
+    use_fast_max_pools(net)
     if class_names is None and (num_classes or 400) == 400:
         from ..data.labels import load_labels
 

@@ -20,6 +20,7 @@ from ..errors import MissingCheckpointError
 from . import register
 from .base import InputSpec, VideoModel
 from .checkpoint import cache_dir, load_file_into, resolve
+from .layers import MaxPool3d
 
 ENV_CKPT = "VIDXAI_C3D_CKPT"
 # The port wants RGB in [0, 255]: [0, 1] pixels divided by std = 1/255.
@@ -40,11 +41,11 @@ class C3D(nn.Module):
         for name, cin, cout in conv:
             setattr(self, name, nn.Conv3d(cin, cout, kernel_size=3, padding=1))
             setattr(self, "relu" + name[4:], nn.ReLU())
-        self.pool1 = nn.MaxPool3d((1, 2, 2), (1, 2, 2))
-        self.pool2 = nn.MaxPool3d(2, 2)
-        self.pool3 = nn.MaxPool3d(2, 2)
-        self.pool4 = nn.MaxPool3d(2, 2)
-        self.pool5 = nn.MaxPool3d(2, 2, padding=(0, 1, 1))
+        self.pool1 = MaxPool3d((1, 2, 2), (1, 2, 2))
+        self.pool2 = MaxPool3d(2, 2)
+        self.pool3 = MaxPool3d(2, 2)
+        self.pool4 = MaxPool3d(2, 2)
+        self.pool5 = MaxPool3d(2, 2, padding=(0, 1, 1))
         self.fc6, self.relu6 = nn.Linear(8192, 4096), nn.ReLU()
         self.fc7, self.relu7 = nn.Linear(4096, 4096), nn.ReLU()
         self.fc8 = nn.Linear(4096, num_classes)

