@@ -24,7 +24,8 @@ Pairs (ours vs the reference: same input, same target, same parameters):
   ``perturbations_per_eval`` = our ``chunk_size``. rise and extremal-perturbation are timed alone.
 - Everything else (LRP, Saliency Tubes, Jitter-CAM, SWAG-V, the baselines, any method registered later) is
   timed alone with its defaults: no Conv3d equivalent exists.
-- Two floor rows per model: ``forward (no grad)`` and ``forward+backward (input grad)``.
+- Two floor rows per model: ``forward (no grad)`` and ``forward+backward (input grad)``; for models with max
+  pools, the forward row is also timed with torch's own max-pool kernel (vidxai's gradient-free pooling off).
 
 A method that raises (e.g. a VidxaiError for a head it cannot read) gets its error text in its row.
 Random weights by default (timing does not depend on the weights). Writes ``docs/benchmarks/attribution.{json,md}``
@@ -41,6 +42,7 @@ Random weights by default (timing does not depend on the weights). Writes ``docs
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -61,6 +63,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from benchlib import count_hooks, interleaved, load_model  # noqa: E402  (tools/ sibling module)
 
+from vidxai.models.layers import MaxPool3d  # noqa: E402
+
 DEFAULT_MODELS = ["r2plus1d_18", "i3d"]
 GRADIENT_TARGET = 1.0  # ours / captum, gradient family
 GRADCAM_TARGET = 0.3   # ours / pytorch-grad-cam, Grad-CAM
@@ -74,6 +78,20 @@ class Reference:
     name: str
     run: Callable[[], object]
     target: float | None = None  # ratio ours / this reference that the issue asks for
+
+
+TORCH_POOL = "same forward, torch's max-pool kernel"
+
+
+@contextlib.contextmanager
+def _fast_pools_off():
+    """vidxai's gradient-free max pooling switched off (``nn.MaxPool3d``'s own kernel everywhere)."""
+    saved = MaxPool3d._fast_path
+    MaxPool3d._fast_path = lambda self, x: False
+    try:
+        yield
+    finally:
+        MaxPool3d._fast_path = saved
 
 
 @dataclass
@@ -308,10 +326,20 @@ def bench_model(name: str, methods: list[str], args) -> dict:
 
     rows = []
     floors = {"forward (no grad)": forward, "forward+backward (input grad)": forward_backward}
+    pool_ref = []
+    if any(isinstance(m, MaxPool3d) for m in model.modules()):
+        # The same forward through torch's own max-pool kernel: what vidxai's gradient-free pooling saves.
+        def forward_torch_pool():
+            with _fast_pools_off():
+                forward()
+        floors[TORCH_POOL] = forward_torch_pool
+        pool_ref = [Reference("torch", TORCH_POOL, forward_torch_pool)]
     sec, err = interleaved(floors, args.repeats, args.device)
-    for label in floors:
-        row = _row(label, "floor", {}, {"vidxai": sec.get(label)},
-                   {"vidxai": _error_text(err[label])} if label in err else {}, [])
+    for label in ("forward (no grad)", "forward+backward (input grad)"):
+        refs = pool_ref if label == "forward (no grad)" else []
+        secs = {"vidxai": sec.get(label), **({TORCH_POOL: sec.get(TORCH_POOL)} if refs else {})}
+        errors = {k: _error_text(err[k2]) for k, k2 in (("vidxai", label), (TORCH_POOL, TORCH_POOL)) if k2 in err}
+        row = _row(label, "floor", {}, secs, errors, refs)
         rows.append(row)
         _say(name, row)
 
@@ -420,8 +448,9 @@ def markdown(data: dict) -> str:
     return "\n".join(lines)
 
 
-def _row_order(row: dict) -> int:
-    return -1 if row["family"] == "floor" else FAMILY_ORDER.get(row["family"], 99)
+def _row_order(row: dict) -> tuple[int, str]:
+    # Floors first, then by family, then by name (merged runs keep the table in one order).
+    return (-1, "") if row["family"] == "floor" else (FAMILY_ORDER.get(row["family"], 99), row["method"])
 
 
 def merge(old: dict, new: dict) -> dict:
