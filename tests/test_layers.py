@@ -28,25 +28,37 @@ def test_separable_max_pool_equals_torch_bit_for_bit(shape, kernel, stride, padd
     assert torch.equal(got, expected)
 
 
-def test_max_pool_uses_the_fast_path_only_without_gradient(monkeypatch):
+@pytest.mark.parametrize("kernel,stride,padding", [(3, 2, 1), ((1, 3, 3), (1, 2, 2), 0), ((3, 3, 3), 1, 0),
+                                                    ((2, 2, 2), 2, (0, 1, 1))])
+def test_max_pool_values_and_gradients_equal_torch_ties_included(monkeypatch, kernel, stride, padding):
     calls = []
     real = layers.separable_max_pool3d
     monkeypatch.setattr(layers, "separable_max_pool3d", lambda *a: calls.append(1) or real(*a))
-    pool, ref = MaxPool3d(3, 2, padding=1), nn.MaxPool3d(3, 2, padding=1)
-    x = torch.rand(1, 3, 6, 9, 9)
+    pool, ref = MaxPool3d(kernel, stride, padding=padding), nn.MaxPool3d(kernel, stride, padding=padding)
+    torch.manual_seed(0)
+    x = torch.randint(0, 3, (2, 3, 6, 9, 9)).float()  # many ties: the argmax rule must be torch's
     with torch.no_grad():
         assert torch.equal(pool(x), ref(x)) and len(calls) == 1
-    assert torch.equal(pool(x), ref(x)) and len(calls) == 2  # no tensor needs a gradient: fast too
+    assert torch.equal(pool(x), ref(x)) and len(calls) == 2  # no tensor needs a gradient: no indices either
     xg = x.clone().requires_grad_()
-    g = torch.randn_like(ref(x))
-    got = torch.autograd.grad(pool(xg), xg, g)[0]
-    assert len(calls) == 2  # autograd goes through torch's own max pool (its tie rule, its indices)
-    assert torch.equal(got, torch.autograd.grad(ref(xg), xg, g)[0])
+    out = pool(xg)
+    assert len(calls) == 2 and type(out.grad_fn).__name__.startswith("_ChannelsLastMaxPool")
+    g = torch.randn_like(out)
+    assert torch.equal(out, ref(x))
+    assert torch.equal(torch.autograd.grad(out, xg, g)[0], torch.autograd.grad(ref(xg), xg, g)[0])
     with torch.no_grad():  # channels-last inputs have a fast torch kernel already
-        pool(x.contiguous(memory_format=torch.channels_last_3d))
+        cl = x.contiguous(memory_format=torch.channels_last_3d)
+        assert torch.equal(pool(cl), ref(x))
     assert len(calls) == 2
+
+
+def test_max_pool_errors_and_double_backward():
     with pytest.raises(ValueError, match="larger than the input"):
         separable_max_pool3d(torch.zeros(1, 1, 1, 4, 4), (3, 3, 3), (1, 1, 1))
+    # The backward is itself differentiable (a scatter of the incoming gradient), as torch's is.
+    x = torch.rand(1, 2, 4, 5, 5, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(MaxPool3d(2, 1, padding=1), (x,))
+    assert torch.autograd.gradgradcheck(MaxPool3d(2, 1, padding=1), (x,))
 
 
 def test_fast_pools_leave_i3d_logits_and_gradients_unchanged(monkeypatch):

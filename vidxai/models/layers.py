@@ -1,14 +1,17 @@
-"""Layers shared by the model ports (I3D, C3D).
+"""Layers shared by the model ports (I3D, C3D) and given to the hub models.
 
-:class:`MaxPool3d` is ``nn.MaxPool3d`` with a faster CPU path for forwards that need no gradient through it.
-PyTorch's CPU kernel for channels-first 3-D max pooling computes argmax indices even under ``no_grad`` and
-is slow: it took a third of an I3D 16x224x224 forward (173 of 509 ms, 2 threads). A max over a box is a max
-over each axis in turn, and each of those is a running ``torch.maximum`` over ``k`` strided views, so the
-pooled values are bit-identical while the time drops 5-20x per layer (``tools/bench_attribution.py`` rows
-``forward (no grad)``). Forward-only work benefits: CAMs (no graph before the target layer), perturbation
-methods, deletion/insertion. Whenever autograd must go through the pool, or on other devices or
-channels-last inputs (whose kernels are fast), the layer is plain ``nn.MaxPool3d``, so gradients keep
-PyTorch's exact max-pool semantics.
+:class:`MaxPool3d` is ``nn.MaxPool3d`` with faster CPU paths and the same numbers. PyTorch's CPU kernel for
+channels-first 3-D max pooling is slow: in an I3D 16x224x224 forward it took a third of the time (173 of
+509 ms, 2 threads). So, on CPU, for channels-first inputs:
+
+- with no gradient through the pool, the max over a box is taken as a max over each axis in turn, each a
+  running ``torch.maximum`` over ``k`` strided views (:func:`separable_max_pool3d`): bit-identical values,
+  no argmax indices;
+- with a gradient, the pool runs in channels-last memory order (a fast kernel) and its indices are handed to
+  torch's channels-first backward: bit-identical values and gradients (same argmax, same tie rule).
+
+``tools/bench_attribution.py`` times the I3D forward both ways side by side (``forward (no grad)`` row).
+Other devices and channels-last inputs use ``nn.MaxPool3d`` itself.
 """
 from __future__ import annotations
 
@@ -44,25 +47,48 @@ def separable_max_pool3d(x: torch.Tensor, kernel: tuple[int, int, int], stride: 
     return x.contiguous()
 
 
+class _ChannelsLastMaxPool(torch.autograd.Function):
+    """Max pool computed in channels-last order, indices kept for torch's channels-first backward."""
+
+    @staticmethod
+    def forward(ctx, x, kernel, stride, padding):
+        out, indices = F.max_pool3d(x.contiguous(memory_format=torch.channels_last_3d), kernel, stride, padding,
+                                    return_indices=True)
+        indices = indices.contiguous()  # flat (T, H, W) positions: the same numbers in either memory order
+        ctx.save_for_backward(x, indices)
+        ctx.settings = (kernel, stride, padding)
+        return out.contiguous()
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, indices = ctx.saved_tensors
+        kernel, stride, padding = ctx.settings
+        grad_x = torch.ops.aten.max_pool3d_with_indices_backward(grad.contiguous(), x, kernel, stride, padding,
+                                                                [1, 1, 1], False, indices)
+        return grad_x, None, None, None
+
+
 class MaxPool3d(nn.MaxPool3d):
-    """``nn.MaxPool3d`` whose gradient-free CPU forward is :func:`separable_max_pool3d` (same values)."""
+    """``nn.MaxPool3d`` with the fast CPU paths described in :mod:`vidxai.models.layers` (same numbers)."""
 
     def _fast_path(self, x: torch.Tensor) -> bool:
-        needs_grad = torch.is_grad_enabled() and x.requires_grad
-        return (not needs_grad and x.device.type == "cpu" and x.dim() == 5 and not self.return_indices
-                and not self.ceil_mode and _triple(self.dilation) == (1, 1, 1)
+        return (x.device.type == "cpu" and x.dim() == 5 and not self.return_indices and not self.ceil_mode
+                and _triple(self.dilation) == (1, 1, 1)
                 and not x.is_contiguous(memory_format=torch.channels_last_3d))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self._fast_path(x):
-            return separable_max_pool3d(x, _triple(self.kernel_size), _triple(self.stride or self.kernel_size),
-                                        _triple(self.padding))
-        return super().forward(x)
+        if not self._fast_path(x):
+            return super().forward(x)
+        kernel, stride = _triple(self.kernel_size), _triple(self.stride or self.kernel_size)
+        padding = _triple(self.padding)
+        if torch.is_grad_enabled() and x.requires_grad:
+            return _ChannelsLastMaxPool.apply(x, list(kernel), list(stride), list(padding))
+        return separable_max_pool3d(x, kernel, stride, padding)
 
 
 def use_fast_max_pools(net: nn.Module) -> nn.Module:
     """Turn every plain ``nn.MaxPool3d`` in ``net`` into :class:`MaxPool3d` in place (same settings, same
-    values; only gradient-free CPU forwards change, and get faster). Returns ``net``."""
+    numbers, faster on CPU). Returns ``net``."""
     for module in net.modules():
         if type(module) is nn.MaxPool3d:
             module.__class__ = MaxPool3d  # a subclass with no state of its own
