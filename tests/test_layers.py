@@ -53,6 +53,8 @@ def test_max_pool_values_and_gradients_equal_torch_ties_included(monkeypatch, ke
 
 
 def test_max_pool_errors_and_double_backward():
+    with torch.no_grad(), pytest.raises(RuntimeError, match="pad should be at most half"):
+        MaxPool3d(2, padding=2)(torch.rand(1, 1, 4, 4, 4))  # torch's own check and message
     with pytest.raises(ValueError, match="larger than the input"):
         separable_max_pool3d(torch.zeros(1, 1, 1, 4, 4), (3, 3, 3), (1, 1, 1))
     # The backward is itself differentiable (a scatter of the incoming gradient), as torch's is.

@@ -10,8 +10,9 @@ channels-first 3-D max pooling is slow: in an I3D 16x224x224 forward it took a t
 - with a gradient, the pool runs in channels-last memory order (a fast kernel) and its indices are handed to
   torch's channels-first backward: bit-identical values and gradients (same argmax, same tie rule).
 
-``tools/bench_attribution.py`` times the I3D forward both ways side by side (``forward (no grad)`` row).
-Other devices and channels-last inputs use ``nn.MaxPool3d`` itself.
+``tools/bench_attribution.py`` times the I3D forward and forward + input gradient both ways side by side
+(its floor rows; docs/models.md has the numbers). Other devices, channels-last inputs and other settings
+(dilation, ``ceil_mode``, ``return_indices``, padding over half the kernel) use ``nn.MaxPool3d`` itself.
 """
 from __future__ import annotations
 
@@ -72,8 +73,10 @@ class MaxPool3d(nn.MaxPool3d):
     """``nn.MaxPool3d`` with the fast CPU paths described in :mod:`vidxai.models.layers` (same numbers)."""
 
     def _fast_path(self, x: torch.Tensor) -> bool:
+        # Settings torch rejects (padding over half the kernel) go to torch, for its error message.
+        pad_ok = all(2 * p <= k for p, k in zip(_triple(self.padding), _triple(self.kernel_size)))
         return (x.device.type == "cpu" and x.dim() == 5 and not self.return_indices and not self.ceil_mode
-                and _triple(self.dilation) == (1, 1, 1)
+                and _triple(self.dilation) == (1, 1, 1) and pad_ok
                 and not x.is_contiguous(memory_format=torch.channels_last_3d))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
