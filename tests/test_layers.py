@@ -82,3 +82,23 @@ def test_hub_models_get_the_fast_pool():
     use_fast_max_pools(net)
     assert [type(m) for m in net.modules() if isinstance(m, nn.MaxPool3d)] == [MaxPool3d, MaxPool3d]
     assert not list(net[1].state_dict())  # nothing added to the state dict
+
+
+def test_lrp_and_guided_backprop_on_i3d_unchanged_by_the_fast_pools(monkeypatch):
+    # LRP sees torch calls through a TorchFunctionMode and guided backprop hooks the ReLUs: both must treat
+    # the custom pooling exactly like nn.MaxPool3d.
+    import vidxai
+    from vidxai.models.base import InputSpec, VideoModel
+
+    torch.manual_seed(2)
+    model = VideoModel(InceptionI3d(num_classes=5), InputSpec(num_frames=8, crop=(48, 48)), [str(i) for i in range(5)],
+                       ["Mixed_5c"], name="i3d-small")
+    x = torch.randn(1, 3, 8, 48, 48)
+
+    def maps():
+        return [vidxai.methods.get(m)(model).attribute(x, target=1).saliency for m in ("lrp-epsilon", "guided-backprop")]
+
+    fast = maps()
+    monkeypatch.setattr(MaxPool3d, "_fast_path", lambda self, x: False)
+    for a, b in zip(fast, maps()):
+        assert torch.equal(a, b)
