@@ -81,6 +81,27 @@ def test_voxel_mode_matches_brute_force(toy):
         torch.testing.assert_close(other.insertion, res.insertion)
 
 
+def test_auto_chunk_size_follows_the_clip_size_on_cpu_only(toy):
+    from vidxai.metrics.deletion import resolve_chunk_size
+
+    cpu, gpu = torch.device("cpu"), torch.device("cuda")
+    assert resolve_chunk_size("auto", (1, 3, 16, 112, 112), cpu) == 16
+    assert resolve_chunk_size("auto", (1, 3, 16, 224, 224), cpu) == 5
+    assert resolve_chunk_size("auto", (1, 3, 64, 224, 224), cpu) == 1
+    assert resolve_chunk_size("auto", (1, 3, 64, 224, 224), gpu) == 16
+    assert resolve_chunk_size(7, (1, 3, 64, 224, 224), cpu) == 7
+    for bad in (0, -2, 2.5, "big", True):
+        with pytest.raises(InputError, match="chunk_size must be a positive integer or 'auto'"):
+            resolve_chunk_size(bad, (1, 3, 8, 8, 8), cpu)
+    model, w, x = toy
+    sal = torch.rand(1, T, H, W, generator=torch.Generator().manual_seed(5))
+    model.batch_sizes.clear()
+    auto = deletion_insertion(model, x, sal, target=0, steps=4)  # default "auto": a tiny clip, one chunk
+    assert model.batch_sizes == [2 * 4]
+    torch.testing.assert_close(auto.deletion, deletion_insertion(model, x, sal, target=0, steps=4,
+                                                                 chunk_size=1).deletion)
+
+
 def test_insertion_starts_from_removed_clip_and_baselines(toy):
     model, w, x = toy
     sal = torch.rand(1, T, H, W, generator=torch.Generator().manual_seed(1))

@@ -44,7 +44,7 @@ def evaluate_batch(model, x: torch.Tensor, targets: torch.Tensor, maps: dict[str
                 seg = torch.as_tensor(maps["segmentation"], dtype=torch.long, device=device)
         res = metrics.deletion_insertion(model, x, sal, targets, steps=int(opts.get("steps", 28)),
                                          baseline=opts.get("baseline", "zero"), mode=mode, segmentation=seg,
-                                         chunk_size=int(opts.get("chunk_size", 16)), seed=seed)
+                                         chunk_size=opts.get("chunk_size", "auto"), seed=seed)
         out.update(deletion_auc=_np(res.deletion_auc), insertion_auc=_np(res.insertion_auc),
                    combined=_np(res.combined), deletion_curve=_np(res.deletion), insertion_curve=_np(res.insertion))
     boxes = torch.as_tensor(gt["boxes"], dtype=torch.float32, device=device) if "boxes" in gt else None
