@@ -74,3 +74,16 @@ def test_interleaved_rotates_the_order_and_records_errors(monkeypatch):
 def rows_of(res: dict, ref: dict) -> list[float]:
     """Our times in the row that holds ``ref``."""
     return next(r["vidxai_s"] for r in res["rows"] if ref in r.get("references", []))
+
+
+def test_bench_deletion_chunks_writes_both_settings(tmp_path):
+    cmd = [sys.executable, str(REPO / "tools" / "bench_deletion_chunks.py"), "--model", "synthetic-tiny",
+           "--frames", "4", "--size", "32", "--steps", "3", "--repeats", "2", "--out", str(tmp_path)]
+    done = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    data = json.loads((tmp_path / "deletion_chunks.json").read_text())
+    (row,) = data["rows"]
+    assert row["clip"] == [3, 4, 32, 32] and row["auto_chunk"] == 16 and row["curves_equal"]
+    assert all(len(v) == 2 and min(v) > 0 for v in row["seconds"].values())
+    assert row["speedup_auto_vs_16"] == min(row["seconds"]["fixed 16"]) / min(row["seconds"]["auto"])
+    assert "| 4x32x32 | 16 |" in (tmp_path / "deletion_chunks.md").read_text()
