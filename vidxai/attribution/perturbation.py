@@ -1,7 +1,8 @@
 """Perturbation methods for video: sliding-window occlusion, RISE and spatio-temporal extremal perturbation.
 
 All of them only query the model: they build many perturbed clips, score them in chunks of ``chunk_size``
-clips per forward (memory bounded), and are seeded. See method.md sections 7 and 8.
+clips per forward (memory bounded; occlusion's default ``"auto"`` takes fewer clips per forward for large clips
+on the CPU, see :func:`vidxai.models.base.resolve_chunk_size`), and are seeded. See method.md sections 7 and 8.
 """
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from torch import nn
 
 from .. import methods
 from ..errors import InputError, UnknownNameError
+from ..models.base import resolve_chunk_size
 from .base import Attribution, AttributionResult, check_params, model_state, target_scores, upsample_to
 
 OUTPUTS = ("logit", "prob")
@@ -97,11 +99,12 @@ class Occlusion(Attribution):
     """
 
     def attribute(self, inputs: torch.Tensor, target=None, window=(4, 16, 16), stride=(2, 8, 8), fill: str = "blur",
-                  value: float = 0.0, output: str = "logit", chunk_size: int = 16, seed: int = 0,
+                  value: float = 0.0, output: str = "logit", chunk_size: int | str = "auto", seed: int = 0,
                   progress: bool = False, **params) -> AttributionResult:
         check_params(self.name, params, [])
         _check_output(output)
         x, target, logits = self.prepare(inputs, target)
+        chunk_size = resolve_chunk_size(chunk_size, x.shape, x.device)
         window, stride = _triple(window, "window"), _triple(stride, "stride")
         b, _, t, h, w = x.shape
         starts = [window_starts(n, k, s) for n, k, s in zip((t, h, w), window, stride)]

@@ -15,6 +15,7 @@ import torch.nn.functional as F
 
 from .. import methods
 from ..errors import InputError, UnknownNameError
+from ..models.base import resolve_chunk_size
 from .base import Attribution, AttributionResult, check_params, input_gradient, model_state, reduce_channels
 from .perturbation import chunked_scores, occlusion_fill, scores_of
 
@@ -129,7 +130,7 @@ class FeatureMethod(Attribution):
 
     def attribute(self, inputs: torch.Tensor, target=None, segmentation: torch.Tensor | None = None,
                   features: str = "supervoxels", n_segments: int = 64, n_samples: int = 512, fill: str = "blur",
-                  value: float = 0.0, kernel_width: float = 0.25, chunk_size: int = 32, output: str = "logit",
+                  value: float = 0.0, kernel_width: float = 0.25, chunk_size: int | str = "auto", output: str = "logit",
                   seed: int = 0, progress: bool = False, **params) -> AttributionResult:
         slic = {k: params.pop(k) for k in list(params)
                 if k in ("compactness", "temporal_ratio", "max_iter", "relevance_quantile", "relevance_sigma",
@@ -137,6 +138,7 @@ class FeatureMethod(Attribution):
         extra = {k: params.pop(k, v) for k, v in self.extra_params.items()}
         check_params(self.name, params, [])
         x, target, logits = self.prepare(inputs, target)
+        chunk_size = resolve_chunk_size(chunk_size, x.shape, x.device)
         gen = torch.Generator().manual_seed(seed)
         seg = (feature_segmentation(self.model, x, target, features, n_segments, **slic) if segmentation is None
                else torch.as_tensor(segmentation, device=x.device).long().reshape(x.shape[0], *x.shape[2:]))

@@ -23,7 +23,6 @@ fully removed clip are shared by both curves).
 """
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -32,6 +31,7 @@ import torch
 from torch import nn
 
 from ..errors import InputError, ShapeError, TargetError, UnknownNameError
+from ..models.base import CPU_CHUNK_VOXELS, resolve_chunk_size  # noqa: F401  (re-exported)
 from .base import Metric, as_batch
 
 BASELINES = ("zero", "blur", "mean")
@@ -206,24 +206,6 @@ def _resolve_target(model: nn.Module, target, logits: torch.Tensor) -> torch.Ten
     if t.numel() != b or (t < 0).any() or (t >= k).any():
         raise TargetError(f"targets {t.tolist()} do not fit a batch of {b} clips and {k} classes")
     return t.clone()
-
-
-#: Clips' voxels per forward chunk on the CPU for ``chunk_size="auto"``: there, larger batches are not faster
-#: per clip but allocate more (I3D 64x224x224 measured 1.74 s/clip at batch 1, 2.11 at batch 8 on 2 threads).
-CPU_CHUNK_VOXELS = 2 ** 22
-MAX_AUTO_CHUNK = 16
-
-
-def resolve_chunk_size(chunk_size: int | str, clip_shape: Sequence[int], device: torch.device) -> int:
-    """Clips per forward pass: an int as given; ``"auto"``: 16 on accelerators, on the CPU as many clips as
-    fit in :data:`CPU_CHUNK_VOXELS` voxels (16 for 16x112x112 clips, 5 for 16x224x224, 1 for 64x224x224)."""
-    if chunk_size == "auto":
-        if torch.device(device).type != "cpu":
-            return MAX_AUTO_CHUNK
-        return max(1, min(MAX_AUTO_CHUNK, CPU_CHUNK_VOXELS // max(1, math.prod(clip_shape[-3:]))))
-    if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
-        raise InputError(f"chunk_size must be a positive integer or 'auto', got {chunk_size!r}")
-    return chunk_size
 
 
 def deletion_insertion(
