@@ -227,3 +227,25 @@ def test_feature_occlusion_over_relevance_regions_finds_the_evidence(positive_cl
     assert (seg[region_mask()] == best).float().mean() > 0.9
     assert table["deleting_set"] == [best]  # occluding the evidence region alone flips the prediction
     assert table["restoring_set"] == [best]  # and restoring it alone brings the class back
+
+
+@pytest.mark.parametrize("method,params", [
+    (Occlusion, {"window": (4, 16, 16), "stride": (4, 8, 8)}),
+    (Lime, {"segmentation": block_segmentation()[None], "n_samples": 10}),
+])
+def test_auto_chunk_size_bounds_the_clips_per_forward_on_cpu(method, params, tiny_model, tiny_clip, monkeypatch):
+    import vidxai.models.base as model_base
+
+    sizes: list[int] = []
+    hook = tiny_model.register_forward_hook(lambda m, args, out: sizes.append(args[0].shape[0]))
+    try:
+        x = tiny_clip[:1]
+        fixed = method(tiny_model).attribute(x, target=1, chunk_size=16, fill="constant", **params).saliency
+        # a budget of 3 clips' voxels: "auto" must score at most 3 perturbed clips per forward
+        monkeypatch.setattr(model_base, "CPU_CHUNK_VOXELS", 3 * x[0, 0].numel())
+        sizes.clear()
+        auto = method(tiny_model).attribute(x, target=1, fill="constant", **params).saliency
+    finally:
+        hook.remove()
+    assert max(sizes) == 3 and sum(sizes) > 3
+    torch.testing.assert_close(auto, fixed, atol=1e-6, rtol=1e-5)
