@@ -82,7 +82,7 @@ def test_voxel_mode_matches_brute_force(toy):
 
 
 def test_auto_chunk_size_follows_the_clip_size_on_cpu_only(toy):
-    from vidxai.metrics.deletion import resolve_chunk_size
+    from vidxai.models.base import resolve_chunk_size
 
     cpu, gpu = torch.device("cpu"), torch.device("cuda")
     assert resolve_chunk_size("auto", (1, 3, 16, 112, 112), cpu) == 16

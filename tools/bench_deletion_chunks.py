@@ -1,7 +1,7 @@
 """Deletion/insertion with ``chunk_size="auto"`` vs the former fixed 16 clips per forward, side by side.
 
 On the CPU larger batches are not faster per clip but allocate more, so ``"auto"`` caps a chunk at
-``vidxai.metrics.deletion.CPU_CHUNK_VOXELS`` voxels (16 clips of 16x112x112, 5 of 16x224x224, 1 of 64x224x224).
+``vidxai.models.base.CPU_CHUNK_VOXELS`` voxels (16 clips of 16x112x112, 5 of 16x224x224, 1 of 64x224x224).
 Both settings run the same metric on the same clip, interleaved (the order alternates every repeat); the curves
 are checked to be equal. Writes docs/benchmarks/deletion_chunks.{json,md}.
 
@@ -25,7 +25,8 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def bench_clip(model, frames: int, size: int, args) -> dict:
-    from vidxai.metrics.deletion import deletion_insertion, resolve_chunk_size
+    from vidxai.metrics.deletion import deletion_insertion
+    from vidxai.models.base import resolve_chunk_size
 
     g = torch.Generator().manual_seed(0)
     x = torch.rand(1, 3, frames, size, size, generator=g).to(args.device)

@@ -31,7 +31,7 @@ import torch
 from torch import nn
 
 from ..errors import InputError, ShapeError, TargetError, UnknownNameError
-from ..models.base import CPU_CHUNK_VOXELS, resolve_chunk_size  # noqa: F401  (re-exported)
+from ..models.base import resolve_chunk_size
 from .base import Metric, as_batch
 
 BASELINES = ("zero", "blur", "mean")

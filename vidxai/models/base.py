@@ -232,8 +232,8 @@ class ModelEntry:
 def hub_video_model(net: nn.Module, spec: InputSpec, target_layers: Sequence[str], name: str, weights: str | None,
                     num_classes: int | None = None, class_names: Sequence[str] | None = None) -> VideoModel:
     """Wrap a hub architecture; with 400 outputs (the Kinetics-400 heads) and no ``class_names`` the classes
-    are named from the Kinetics-400 label list. Its max pools get the fast gradient-free CPU path of
-    :class:`vidxai.models.layers.MaxPool3d` (same values)."""
+    are named from the Kinetics-400 label list. Its ``nn.MaxPool3d`` layers become
+    :class:`vidxai.models.layers.MaxPool3d` (faster on the CPU, same values and gradients)."""
     from .layers import use_fast_max_pools
 
     use_fast_max_pools(net)

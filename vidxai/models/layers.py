@@ -19,6 +19,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.nn.modules.utils import _triple
 
 
 def separable_max_pool3d(x: torch.Tensor, kernel: tuple[int, int, int], stride: tuple[int, int, int],
@@ -82,7 +83,7 @@ class MaxPool3d(nn.MaxPool3d):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not self._fast_path(x):
             return super().forward(x)
-        kernel, stride = _triple(self.kernel_size), _triple(self.stride or self.kernel_size)
+        kernel, stride = _triple(self.kernel_size), _triple(self.stride)
         padding = _triple(self.padding)
         if torch.is_grad_enabled() and x.requires_grad:
             return _ChannelsLastMaxPool.apply(x, list(kernel), list(stride), list(padding))
@@ -96,10 +97,6 @@ def use_fast_max_pools(net: nn.Module) -> nn.Module:
         if type(module) is nn.MaxPool3d:
             module.__class__ = MaxPool3d  # a subclass with no state of its own
     return net
-
-
-def _triple(v) -> tuple[int, int, int]:
-    return tuple(v) if isinstance(v, (tuple, list)) else (v, v, v)
 
 
 __all__ = ["MaxPool3d", "separable_max_pool3d", "use_fast_max_pools"]
