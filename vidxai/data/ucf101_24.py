@@ -127,6 +127,30 @@ def read_split(path: str | os.PathLike) -> list[str]:
     return names
 
 
+def resolve_split(split_list: str | os.PathLike | None, annotations: str | os.PathLike) -> list[str] | None:
+    """The videos of the protocol's split: ``split_list``, else ``testlist01.txt`` beside the annotations.
+
+    The annotation pickle holds training videos too, so running without a split list would silently score
+    training videos; that is refused. ``split_list="all"`` asks for every annotated video on purpose.
+
+    Raises:
+        ConfigError: no split list was given and none lies beside the annotations, or the file is missing.
+    """
+    if split_list == "all":
+        return None
+    if split_list is None:
+        cand = Path(annotations)
+        cand = (cand if cand.is_dir() else cand.parent) / "testlist01.txt"
+        if not cand.is_file():
+            raise ConfigError(f"UCF101-24 needs a split list (testlist01.txt of the corrected annotations): none "
+                              f"given and none beside {annotations}; pass split_list=<path> (or split_list='all' "
+                              "to score every annotated video, training videos included)")
+        split_list = cand
+    if not Path(split_list).is_file():
+        raise ConfigError(f"UCF101-24 split list not found: {split_list}")
+    return read_split(split_list)
+
+
 def longest_run(mask: np.ndarray) -> int:
     """Length of the longest run of True in a 1-D boolean array."""
     if not mask.any():
@@ -187,11 +211,7 @@ class UCF101_24(torch.utils.data.Dataset):
         self.video_root = Path(video_root)
         self.spec = spec
         ann = load_annotations(annotations)
-        if split_list is None:
-            cand = Path(annotations)
-            cand = (cand if cand.is_dir() else cand.parent) / "testlist01.txt"
-            split_list = cand if cand.exists() else None
-        videos = read_split(split_list) if split_list else None
+        videos = resolve_split(split_list, annotations)
         self.clips, self.counts = protocol_clips(ann, videos, clip_len, stride, multi_actor)
         if limit is not None and len(self.clips) > limit:  # an evenly spread subset, for quick runs
             step = -(-len(self.clips) // int(limit))

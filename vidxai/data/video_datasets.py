@@ -83,7 +83,9 @@ class Kinetics400(ClipDataset):
                  split: str | None = None, class_names: Sequence[str] | None = None, **kw) -> None:
         root = Path(root)
         if class_names is None:
-            from ..models.i3d import KINETICS400_CLASSES as class_names  # the official alphabetical order
+            from .labels import load_labels
+
+            class_names = load_labels("kinetics400")  # the official alphabetical order
         lookup = {_norm(n): i for i, n in enumerate(class_names)}
         self.missing: list[str] = []
         if csv_file is None:
