@@ -39,6 +39,7 @@ from .base import (ActivationRecorder, Attribution, AttributionResult, check_par
 #: CAM variants computed by :func:`cam_from_gradients`.
 VARIANTS = ("gradcam", "gradcam++", "xgradcam", "layercam")
 WEIGHTINGS = ("global", "per_slice")
+REFERENCES = ("none", "constant", "auto")
 
 LayerSpec = str | nn.Module | Sequence[str | nn.Module] | None
 
@@ -94,19 +95,22 @@ def cam_weights(acts: torch.Tensor, grads: torch.Tensor, variant: str = "gradcam
 
 
 def cam_from_gradients(acts: torch.Tensor, grads: torch.Tensor, variant: str = "gradcam",
-                       weighting: str = "global", relu: bool = True, eps: float = 0.0) -> torch.Tensor:
+                       weighting: str = "global", relu: bool = True, eps: float = 0.0,
+                       reference: torch.Tensor | None = None) -> torch.Tensor:
     """The CAM ``(B, *S)`` at feature resolution from activations and gradients ``(B, K, *S)``.
 
     Layer-CAM (Jiang et al. 2021) weights every position by its own positive gradient, so ``weighting`` has
-    no effect on it.
+    no effect on it. ``reference`` (activations of a reference clip, broadcastable to ``acts``) is subtracted
+    from the activations that the channel weights combine; the weights themselves still come from ``acts``.
     """
     if acts.shape != grads.shape or acts.ndim < 3:
         raise ShapeError(f"CAM needs activations and gradients of the same shape (B, K, *S), got "
                          f"{tuple(acts.shape)} and {tuple(grads.shape)}")
+    combined = acts if reference is None else acts - reference
     if variant == "layercam":
-        cam = (grads.clamp_min(0) * acts).sum(dim=1)
+        cam = (grads.clamp_min(0) * combined).sum(dim=1)
     else:
-        cam = (cam_weights(acts, grads, variant, weighting, eps) * acts).sum(dim=1)
+        cam = (cam_weights(acts, grads, variant, weighting, eps) * combined).sum(dim=1)
     return cam.clamp_min(0) if relu else cam
 
 
@@ -235,14 +239,33 @@ def _as_map_tensor(t: torch.Tensor, reshape: Reshape, companions: tuple = ()) ->
     return t
 
 
+def reference_activations(model: VideoModel, x: torch.Tensor, layers: Sequence[nn.Module]) -> list[torch.Tensor]:
+    """Activations ``[(1, ...)]`` of ``layers`` for a constant clip: zeros in model-input space (the mean colour
+    for mean/std-normalised models, mid-grey for I3D's [-1, 1]), the same clip as deletion's zero baseline.
+
+    What a layer outputs for a clip without content is the part of its activation that no clip content
+    explains (e.g. border responses created by TF ``"SAME"`` padding); subtracting it leaves what the clip adds.
+    """
+    with model_state(model), LeafRecorder(layers) as rec, torch.no_grad():
+        model(torch.zeros_like(x[:1]))
+        acts = list(rec.activations)
+    return acts
+
+
 def layer_cams(model: VideoModel, x: torch.Tensor, target, layers: Sequence[nn.Module], variant: str = "gradcam",
-               weighting: str = "global", relu: bool = True, reshape: Reshape = None
+               weighting: str = "global", relu: bool = True, reshape: Reshape = None, reference: str = "none"
                ) -> tuple[list[torch.Tensor], torch.Tensor, torch.Tensor]:
-    """Raw CAMs ``[(B, *S_l)]`` (one per layer) at feature resolution, the logits and the resolved targets."""
+    """Raw CAMs ``[(B, *S_l)]`` (one per layer) at feature resolution, the logits and the resolved targets.
+
+    ``reference="constant"`` combines ``A(x) - A(constant clip)`` (see :func:`reference_activations`).
+    """
     acts, grads, logits, target, comps = layer_gradients(model, x, target, layers, return_companions=True)
+    refs: list = [None] * len(acts)
+    if reference == "constant":
+        refs = [_as_map_tensor(r, reshape, c) for r, c in zip(reference_activations(model, x, layers), comps)]
     cams = [cam_from_gradients(_as_map_tensor(a, reshape, c), _as_map_tensor(g, reshape, c), variant, weighting,
-                               relu)
-            for a, g, c in zip(acts, grads, comps)]
+                               relu, reference=r)
+            for a, g, c, r in zip(acts, grads, comps, refs)]
     return cams, logits, target
 
 
@@ -327,27 +350,49 @@ class CAMBase(Attribution):
         reshape: how to read a non-convolutional layer: a callable mapping its output to ``(B, K, *S)``,
             ``"channels_last"`` (Swin3D stages, ``(B, T', H', W', K)``) or ``"tokens"`` (MViT blocks returning
             ``(tokens, thw)``; also detected automatically).
+        reference: ``"none"`` (the published method: the weights combine the activations ``A(x)``),
+            ``"constant"`` (they combine ``A(x) - A(c)``, ``c`` a constant clip; one extra forward pass) or
+            ``"auto"`` (default): ``"constant"`` for variants with positive-only weights (Grad-CAM++,
+            Layer-CAM) on models whose ``cam_reference`` is ``"constant"`` (I3D), else ``"none"``. Why: the
+            pretrained I3D's ``Mixed_5c`` responds strongly at its last column and last time slice whatever the
+            clip shows (also on a grey clip: TF "SAME" padding adds its extra zero at the end); positive-only
+            weights add that response up with nothing to cancel it, so Grad-CAM++'s peak sat in that one cell on
+            every real clip. ``extras["reference"]`` records the choice.
     """
 
     family: ClassVar[str] = "cam"
     variant: ClassVar[str] = "gradcam"
     uses_weighting: ClassVar[bool] = True
-    accepted: ClassVar[tuple[str, ...]] = ("layer", "weighting", "relu", "normalize", "pathway_weights", "reshape")
+    #: positive-only weights: a content-independent response cannot be cancelled by negative weights.
+    positive_weights: ClassVar[bool] = False
+    accepted: ClassVar[tuple[str, ...]] = ("layer", "weighting", "relu", "normalize", "pathway_weights", "reshape",
+                                           "reference")
+
+    def resolve_reference(self, reference: str) -> str:
+        """``"none"`` or ``"constant"`` for ``reference`` in ``none | constant | auto``."""
+        if reference not in REFERENCES:
+            raise InputError(f"unknown CAM reference {reference!r}; choose from {', '.join(REFERENCES)}")
+        if reference != "auto":
+            return reference
+        return getattr(self.model, "cam_reference", "none") if self.positive_weights else "none"
 
     def attribute(self, inputs: torch.Tensor, target=None, layer: LayerSpec = None, weighting: str = "global",
                   relu: bool = True, normalize: bool = False, pathway_weights: Sequence[float] | None = None,
-                  reshape: Reshape = None, **params) -> AttributionResult:
+                  reshape: Reshape = None, reference: str = "auto", **params) -> AttributionResult:
         # every accepted name is consumed by the signature, so params holds only unknown ones
         check_params(self.name, params, self.accepted)
+        reference = self.resolve_reference(reference)
         if not self.uses_weighting and weighting != "global":
             raise InputError(f"method {self.name!r} weights every position by its own gradient; "
                              f"weighting={weighting!r} does not apply")
         _pool_dims(torch.empty(1, 1, 1, 1), weighting)  # validate the name before any forward pass
         x = check_input(self.model, inputs)
         layers = resolve_layers(self.model, layer)
-        raws, logits, target = layer_cams(self.model, x, target, layers, self.variant, weighting, relu, reshape)
+        raws, logits, target = layer_cams(self.model, x, target, layers, self.variant, weighting, relu, reshape,
+                                          reference)
         saliency, raw, extras = assemble(self.model, x, raws, pathway_weights)
         extras["target"] = target
+        extras["reference"] = reference
         if normalize:
             saliency = normalize_maps(saliency)
         return AttributionResult(saliency, raw=raw, logits=logits, extras=extras)
@@ -367,6 +412,7 @@ class GradCAMPlusPlus(CAMBase):
     """Grad-CAM++ (Chattopadhay et al. 2018)."""
 
     variant = "gradcam++"
+    positive_weights = True
 
 
 @methods.register("xgradcam", description="XGrad-CAM: activation-normalised gradient x activation channel weights",
@@ -384,6 +430,7 @@ class LayerCAM(CAMBase):
 
     variant = "layercam"
     uses_weighting = False
+    positive_weights = True
 
 
 @methods.register("guided-gradcam", description="Guided Grad-CAM: guided backprop (max |.| over colour) x Grad-CAM",
@@ -420,4 +467,5 @@ class GuidedGradCAM(CAMBase):
 
 __all__ = ["cam_weights", "cam_from_gradients", "layer_gradients", "layer_cams", "resolve_layers", "assemble",
            "to_volume", "LeafRecorder", "CAMBase", "GradCAM", "GradCAMPlusPlus", "XGradCAM", "LayerCAM",
-           "GuidedGradCAM", "VARIANTS", "WEIGHTINGS", "RESHAPES", "channels_last_to_first", "tokens_to_volume"]
+           "GuidedGradCAM", "VARIANTS", "WEIGHTINGS", "REFERENCES", "reference_activations", "RESHAPES",
+           "channels_last_to_first", "tokens_to_volume"]

@@ -86,6 +86,9 @@ class VideoModel(nn.Module):
         self.target_layers = list(target_layers)
         self.name = name
         self.weights = weights
+        #: What positive-only CAMs subtract by default (``"none"`` or ``"constant"``: the activations of a
+        #: constant clip); models whose layers respond to padding whatever the content set ``"constant"``.
+        self.cam_reference = "none"
 
     # -- introspection -------------------------------------------------------------------------
     @property

@@ -435,7 +435,11 @@ def build_i3d(weights: object = "default", num_classes: int = 400, class_names: 
         source = _load_local(net, weights, progress)
     else:
         source = resolve(net, weights, "i3d", {"default": default, "kinetics400": default})
-    return hub_video_model(net, SPEC, ["Mixed_5c"], "i3d", source, num_classes, class_names)
+    model = hub_video_model(net, SPEC, ["Mixed_5c"], "i3d", source, num_classes, class_names)
+    # Mixed_5c fires at its last column / last time slice on any clip (TF "SAME" padding puts its extra zero at
+    # the end): Grad-CAM++ and Layer-CAM subtract a constant clip's activations (see vidxai.attribution.cam).
+    model.cam_reference = "constant"
+    return model
 
 
 __all__ = ["InceptionI3d", "SameConv3d", "SameMaxPool3d", "same_padding", "convert_flax_to_torch",
