@@ -9,6 +9,7 @@ from torch import nn
 import vidxai
 from vidxai import errors
 from vidxai.attribution.base import upsample_to
+from vidxai.attribution.tubes import SaliencyTubes
 
 
 def tubes(model, x, target, **params):
@@ -118,13 +119,13 @@ def test_heads_that_are_not_pool_plus_linear_are_rejected(head):
 
 def test_no_linear_and_bad_parameters(tiny_model, tiny_clip):
     net = nn.Sequential(nn.Conv3d(3, 3, 1), nn.AdaptiveAvgPool3d(1), nn.Flatten())
-    with pytest.raises(errors.UnsupportedModelError, match="nn.Linear"):
-        tubes(_model(net), torch.randn(1, 3, 4, 8, 8), 0)
+    with pytest.raises(errors.UnsupportedModelError, match="linear"):
+        tubes(_model(net), torch.randn(1, 3, 4, 8, 8), 0)  # a 1x1x1 conv before the pool: no map to explain
     with pytest.raises(errors.InputError, match="unknown parameter"):
         tubes(tiny_model, tiny_clip, 0, weighting="global")
     with pytest.raises(errors.UnknownNameError):
         tubes(tiny_model, tiny_clip, 0, layer="features.99")
-    with pytest.raises(errors.UnsupportedModelError, match="nn.Linear"):
+    with pytest.raises(errors.UnsupportedModelError, match="[Ll]inear"):
         tubes(tiny_model, tiny_clip, 0, linear="features.0")
     exp = vidxai.explain(tiny_model, tiny_clip[0], method="saliency-tubes", target="c1")
     assert exp.saliency.shape == (8, 32, 32)
@@ -156,3 +157,34 @@ def test_windowed_pool_and_per_position_classifier():
     assert res.extras == {"layer": "conv", "linear": "proj"}
     assert torch.allclose(res.raw, hand_cam(model, x, net.conv, net.proj, torch.tensor([0, 2])), atol=1e-6)
     assert all(not m._forward_hooks for m in net.modules())
+
+
+class _I3DHead(nn.Module):
+    """I3D's head on a small backbone: (2, 7, 7) VALID average pool, stride 1 -> 1x1x1 conv -> mean over time."""
+
+    def __init__(self, classes: int = 5, width: int = 6, pool_time: int = 2) -> None:
+        super().__init__()
+        self.backbone = nn.Sequential(nn.Conv3d(3, width, 3, padding=1), nn.ReLU(), nn.MaxPool3d((2, 4, 4)))
+        self.logits = nn.Conv3d(width, classes, 1)
+        self.pool_time = pool_time
+
+    def forward(self, x):
+        a = self.backbone(x)
+        a = nn.functional.avg_pool3d(a, (min(self.pool_time, a.shape[2]), a.shape[3], a.shape[4]), stride=1)
+        return self.logits(a).mean(dim=(2, 3, 4))
+
+
+@pytest.mark.parametrize("frames,pool_time", [(4, 2), (16, 2), (16, 8)])
+def test_saliency_tubes_on_i3d_shaped_conv_heads(frames, pool_time):
+    """A 1x1x1 conv head (I3D) and a conv head averaged over time: the tube is sum_k W[c, k] A_k, by hand."""
+    torch.manual_seed(0)
+    net = _I3DHead(pool_time=pool_time).eval()
+    model = vidxai.wrap(net, spec=vidxai.InputSpec(num_frames=frames, crop=(28, 28), short_side=28), num_classes=5)
+    x = torch.randn(2, 3, frames, 28, 28)
+    res = SaliencyTubes(model).attribute(x, target=[1, 3])  # used to fail: "needs ... one nn.Linear layer"
+    assert res.extras["layer"] in ("backbone", "backbone.2") and res.extras["linear"] == "logits"  # same tensor
+    acts = net.backbone(x).detach()
+    w = net.logits.weight.detach().flatten(1)  # (classes, channels)
+    expected = torch.stack([torch.einsum("kthw,k->thw", acts[b], w[c]) for b, c in enumerate([1, 3])]).clamp_min(0)
+    assert torch.allclose(res.raw, expected, atol=1e-6)
+    assert res.saliency.shape == (2, frames, 28, 28)

@@ -1,7 +1,9 @@
 """Saliency Tubes (Stergiou et al. 2019): class activation maps for 3-D CNNs with a pooling + linear head.
 
 For a network whose logits are ``W . mean_{t,h,w} A(:, t, h, w) + b`` (global average pooling of the last
-feature map ``A`` (C, T', H', W') followed by ONE linear layer), the map for class ``c`` is
+feature map ``A`` (C, T', H', W') followed by ONE linear map: an ``nn.Linear``, or a 1x1x1 convolution
+whose outputs are averaged, as I3D's windowed average pool + 1x1x1 conv + mean over time), the map for
+class ``c`` is
 
     tube_c(t, h, w) = sum_k W[c, k] * A(k, t, h, w)
 
@@ -27,7 +29,7 @@ from ..errors import UnsupportedModelError
 from ..models.base import VideoModel
 from .base import Attribution, AttributionResult, HookSet, check_params, model_state, upsample_to
 
-__all__ = ["SaliencyTubes", "find_pool_linear_head"]
+__all__ = ["SaliencyTubes", "find_pool_linear_head", "is_linear_map", "class_weights"]
 
 
 def _path_of(model: VideoModel, module: nn.Module) -> str:
@@ -37,12 +39,36 @@ def _path_of(model: VideoModel, module: nn.Module) -> str:
     return type(module).__name__
 
 
-def _linear_input(inp: torch.Tensor, in_features: int) -> torch.Tensor | None:
+def is_linear_map(module: nn.Module) -> bool:
+    """An ``nn.Linear`` or a 1 x ... x 1 convolution without groups (I3D's logits layer): one linear map of
+    the channels, applied at every position."""
+    if isinstance(module, nn.Linear):
+        return True
+    return (isinstance(module, nn.modules.conv._ConvNd) and not module.transposed and module.groups == 1
+            and all(k == 1 for k in module.kernel_size))
+
+
+def _in_width(module: nn.Module) -> int:
+    return module.in_features if isinstance(module, nn.Linear) else module.in_channels
+
+
+def _out_width(module: nn.Module) -> int:
+    return module.out_features if isinstance(module, nn.Linear) else module.out_channels
+
+
+def class_weights(module: nn.Module) -> torch.Tensor:
+    """The classifier's weight as a ``(classes, channels)`` matrix (a 1x1x1 conv kernel flattened)."""
+    return module.weight.detach().flatten(1)
+
+
+def _linear_input(inp: torch.Tensor, module: nn.Module) -> torch.Tensor | None:
     """The classifier input as (B, C) when it is one feature vector per clip, else None."""
-    b = inp.shape[0]
-    if inp.shape[-1] != in_features or inp.numel() != b * in_features:
+    b, width = inp.shape[0], _in_width(module)
+    if not isinstance(module, nn.Linear):
+        inp = inp.movedim(1, -1)  # a conv reads channels at dim 1
+    if inp.shape[-1] != width or inp.numel() != b * width:
         return None
-    return inp.reshape(b, in_features)
+    return inp.reshape(b, width)
 
 
 def find_pool_linear_head(model: VideoModel, x: torch.Tensor, layer=None, linear=None,
@@ -54,12 +80,14 @@ def find_pool_linear_head(model: VideoModel, x: torch.Tensor, layer=None, linear
     """
     linear_mod = model.layer(linear) if linear is not None else None
     layer_mod = model.layer(layer) if layer is not None else None
-    if linear_mod is not None and not isinstance(linear_mod, nn.Linear):
-        raise UnsupportedModelError(f"Saliency Tubes needs an nn.Linear classifier; {linear!r} is a "
-                                    f"{type(linear_mod).__name__}")
-    linears: list[tuple[nn.Linear, torch.Tensor, torch.Tensor]] = []  # (module, input, output) in call order
+    if linear_mod is not None and not is_linear_map(linear_mod):
+        raise UnsupportedModelError(f"Saliency Tubes needs an nn.Linear or 1x1x1 convolution classifier; {linear!r} "
+                                    f"is a {type(linear_mod).__name__}")
+    linears: list[tuple[nn.Module, torch.Tensor, torch.Tensor]] = []  # (module, input, output) in call order
     candidates: list[tuple[nn.Module, torch.Tensor]] = []
-    widths = {m.in_features for m in model.modules() if isinstance(m, nn.Linear)}
+    maps_of = [m for m in model.net.modules() if is_linear_map(m)]
+    heads_only = [m for m in maps_of if _out_width(m) == model.num_classes]
+    widths = {_in_width(m) for m in (heads_only or maps_of)}
 
     pooled_at: list[int] = []  # number of candidates recorded when each pooling module finished
     pool_before: dict[int, int | None] = {}  # per linear call: the pooling mark when it ran
@@ -81,28 +109,32 @@ def find_pool_linear_head(model: VideoModel, x: torch.Tensor, layer=None, linear
 
     with HookSet() as hooks, torch.no_grad():
         for m in model.net.modules():
-            if isinstance(m, nn.Linear) and (linear_mod is None or m is linear_mod):
+            if is_linear_map(m) and (linear_mod is None or m is linear_mod):
                 hooks.forward(m, on_linear)
             if m is not model.net and (layer_mod is None or m is layer_mod):
                 hooks.forward(m, on_module)
         logits = model(x)
 
     k = logits.shape[1]
-    heads = [(m, i, o, pool_before[j]) for j, (m, i, o) in enumerate(linears) if m.out_features == k]
+    heads = [(m, i, o, pool_before[j]) for j, (m, i, o) in enumerate(linears) if _out_width(m) == k]
     if not heads:
         raise UnsupportedModelError(
-            f"Saliency Tubes needs a classifier head of global average pooling + one nn.Linear layer with "
+            f"Saliency Tubes needs a classifier head of global average pooling + one linear layer with "
             f"{k} outputs; {model.name} has none" + (f" ({linear!r} did not run)" if linear is not None else ""))
     lin, lin_in, lin_out, mark = heads[-1]
     if layer_mod is not None:
         if not candidates:
-            raise UnsupportedModelError(f"Saliency Tubes: layer {layer!r} produced no (B, {lin.in_features}, ...) "
+            raise UnsupportedModelError(f"Saliency Tubes: layer {layer!r} produced no (B, {_in_width(lin)}, ...) "
                                         "feature map")
         return layer_mod, lin, candidates[-1][1], logits
     # A 1 x 1 x 1 output (a container ending in the pool, a 1x1x1 conv after it) matches trivially: never a tube.
     maps = [(m, a) for m, a in reversed(candidates)
-            if a.shape[1] == lin.in_features and a.shape[0] == x.shape[0] and a[0, 0].numel() > 1]
-    vec = _linear_input(lin_in, lin.in_features) if lin_out.numel() == logits.numel() else None
+            if a.shape[1] == _in_width(lin) and a.shape[0] == x.shape[0] and a[0, 0].numel() > 1]
+    # A map already pooled to one spatial position (e.g. I3D's pooled features before its conv head, pooled
+    # functionally so no pooling module marks it) is no tube when a map with a spatial extent exists.
+    spatial = [(m, a) for m, a in maps if a[0, 0].shape[-2:].numel() > 1]
+    maps = spatial or maps
+    vec = _linear_input(lin_in, lin) if lin_out.numel() == logits.numel() else None
     if vec is not None:
         # Fast path: the classifier input is the spatio-temporal mean of a feature map.
         for module, act in maps:
@@ -113,8 +145,11 @@ def find_pool_linear_head(model: VideoModel, x: torch.Tensor, layer=None, linear
     # w.r.t. the feature map factorises as W[c, k] * pi(position) with pi >= 0.
     # Outputs after the pooling that precedes the classifier (dropout, pooled maps) pass too: the map is its input.
     before_pool = maps if mark is None else [(m, a) for m, a in maps if any(a is c for _, c in candidates[:mark])]
-    for module, act in before_pool[:3]:
-        if _pools_linearly(model, x, module, lin.weight.detach(), logits):
+    # The last pooling module may sit inside the backbone (I3D's MaxPool3d_5a, its head pooling functionally):
+    # maps after it are tried next, and the gradient test decides.
+    ordered = before_pool + [(m, a) for m, a in maps if not any(a is b for _, b in before_pool)]
+    for module, act in ordered[:3]:
+        if _pools_linearly(model, x, module, class_weights(lin), logits):
             return module, lin, act, logits
     raise UnsupportedModelError(
         f"Saliency Tubes needs a head of average pooling + one linear layer, but {model.name}'s classifier "
@@ -167,7 +202,7 @@ class SaliencyTubes(Attribution):
         with model_state(self.model):
             feat_mod, lin, acts, logits = find_pool_linear_head(self.model, x, layer=layer, linear=linear)
         target = self.model.resolve_targets(target, logits)
-        weights = lin.weight.detach()[target].to(acts.dtype)  # (B, C)
+        weights = class_weights(lin)[target].to(acts.dtype)  # (B, C)
         tubes = torch.einsum("bc...,bc->b...", acts, weights)
         if relu:
             tubes = tubes.clamp(min=0)
