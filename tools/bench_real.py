@@ -135,11 +135,10 @@ class Records:
 # measuring
 # ------------------------------------------------------------------------------------------------------------
 def realdata_dir() -> Path | None:
+    """``$VIDXAI_REALDATA`` when set (and only it), else ``../shared/realdata`` beside the repository."""
     env = os.environ.get("VIDXAI_REALDATA")
-    for cand in ([Path(env)] if env else []) + [REPO.parent / "shared" / "realdata"]:
-        if cand.is_dir():
-            return cand
-    return None
+    cand = Path(env) if env else REPO.parent / "shared" / "realdata"
+    return cand if cand.is_dir() else None
 
 
 def spec_for(model, frames: int, crop: int):
