@@ -53,3 +53,27 @@ def test_ucf101_24_refuses_to_run_without_a_split_list(tmp_path):
     assert len(UCF101_24(tmp_path, ann, spec, split_list="all")) == 1  # on purpose: explicit opt-in
     (ann.parent / "testlist01.txt").write_text("Basketball/v_Basketball_g01_c01\n")
     assert len(UCF101_24(tmp_path, ann, spec)) == 1  # the list beside the annotations is found
+
+
+def test_boxes_outside_the_crop_are_skipped_alike_by_localisation_and_pointing():
+    """A frame whose box lies wholly outside the centre crop has no visible ground truth: NaN for both metrics
+    (it used to become a zero-area box: IoU 0 for localisation but "not annotated" for pointing)."""
+    import torch
+
+    from vidxai.data.ucf101_24 import boxes_to_model
+    from vidxai.io import preprocess
+    from vidxai.metrics.localization import localization_iou
+    from vidxai.metrics.pointing import pointing_game
+
+    spec = vidxai.InputSpec(num_frames=2, crop=(240, 240), short_side=240)
+    _, geometry = preprocess(np.zeros((2, 240, 320, 3), np.uint8), spec)  # the crop drops 40 px on each side
+    boxes = np.array([[100, 50, 200, 150], [0, 50, 30, 150]], np.float32)  # frame 1: inside the cut-off strip
+    model_boxes = boxes_to_model(boxes, geometry, (240, 320))
+    assert torch.isfinite(model_boxes[0]).all() and torch.isnan(model_boxes[1]).all()
+    saliency = torch.zeros(2, 240, 240)
+    saliency[:, 100, 100] = 1.0  # inside frame 0's box (x 60-160 after the crop)
+    assert float(pointing_game(saliency, model_boxes)) == 1.0
+    ious = localization_iou(saliency, model_boxes, scheme="value")
+    assert ious.shape == (20,) and torch.isfinite(ious).all()
+    # only frame 0 counts: the threshold-0 box is the whole frame, IoU = 100*100 / 240^2 (frame 1 skipped)
+    assert abs(float(ious[0]) - 100 * 100 / 240 ** 2) < 1e-4

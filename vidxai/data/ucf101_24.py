@@ -239,7 +239,12 @@ class UCF101_24(torch.utils.data.Dataset):
 
 
 def boxes_to_model(boxes: np.ndarray, geometry, frame_size: tuple[int, int]) -> torch.Tensor:
-    """Map xyxy boxes given at 320x240 onto model-input pixels through ``geometry`` (resize + crop)."""
+    """Map xyxy boxes given at 320x240 onto model-input pixels through ``geometry`` (resize + crop).
+
+    A box partly outside the crop is clipped to it; a box with no area inside the crop becomes NaN (no ground
+    truth visible in that frame), which localisation and the pointing game both skip, so the two metrics
+    score exactly the same frames.
+    """
     b = torch.as_tensor(boxes, dtype=torch.float32).clone()
     h, w = frame_size
     b[:, [0, 2]] *= w / ORIGINAL_SIZE[1]  # videos not at 320x240 get their boxes rescaled first
@@ -248,4 +253,6 @@ def boxes_to_model(boxes: np.ndarray, geometry, frame_size: tuple[int, int]) -> 
     x2, y2 = geometry.original_to_model_xy(b[:, 2], b[:, 3])
     ch, cw = geometry.crop_box[2], geometry.crop_box[3]
     out = torch.stack([x1.clamp(0, cw), y1.clamp(0, ch), x2.clamp(0, cw), y2.clamp(0, ch)], dim=1)
+    outside = (out[:, 2] <= out[:, 0]) | (out[:, 3] <= out[:, 1])
+    out[outside] = float("nan")
     return out
