@@ -54,8 +54,10 @@ def test_frames_without_ground_truth_are_skipped():
     boxes = torch.tensor([[[0.0, 0.0, 1.0, 1.0], [NAN] * 4, [5.0, 5.0, 6.0, 6.0]]])
     assert pointing_game(m, boxes).item() == 0.5  # frame 0 hit, frame 1 skipped, frame 2 miss
     assert math.isnan(pointing_game(m, torch.full((1, 3, 4), NAN)).item())
-    # per clip: the volume maximum (first in raster order = frame 0) is on its frame's box
-    assert pointing_game(m, boxes, per="clip").item() == 1.0
+    # per clip: three tied maxima, one per frame; the first in raster order (frame 0) is on its frame's box
+    assert pointing_game(m, boxes, per="clip", ties="first").item() == 1.0
+    # plateau: of the maxima in annotated frames, frame 0's is a hit and frame 2's a miss
+    assert pointing_game(m, boxes, per="clip", ties="plateau").item() == 0.5
     m2 = m.clone()
     m2[0, 2, 2, 2] = 2.0
     assert pointing_game(m2, boxes, per="clip").item() == 0.0
