@@ -1,19 +1,32 @@
-"""Weak localisation against ground-truth boxes (UCF101-24 protocol of [H] ch. 4, after Fong & Vedaldi).
+"""Weak localisation against ground-truth boxes (the UCF101-24 protocol after Fong & Vedaldi, "Interpretable
+Explanations of Black Boxes by Meaningful Perturbation").
 
 A saliency volume becomes one box per frame by thresholding, with three schemes, each a sweep:
 
-- ``"value"``: normalise the map to [0, 1]; keep voxels >= alpha, alpha in 0:0.05:0.95 (20 thresholds);
-- ``"mean"``: keep voxels >= alpha * mu (mu = mean of the normalised map), alpha in 0:0.5:10 (21);
-- ``"energy"``: keep the most salient voxels that together hold alpha % of the map's total mass,
-  alpha in 0:5:95 (20). It is the smallest top set reaching the mass, so alpha = 0 keeps nothing; voxels
-  tied with the last kept one are kept too.
+- ``"value"``: normalise the map to [0, 1] (min-max over the clip); keep voxels >= alpha, alpha in
+  0:0.05:0.95 (20 thresholds);
+- ``"mean"``: keep voxels >= alpha * mu with mu the mean of the map itself (not of a normalised map),
+  alpha in 0:0.5:10 (21);
+- ``"energy"``: keep the most salient voxels that together hold alpha % of the map's total mass, alpha in
+  0:5:95 (20). It is the smallest top set reaching the mass, so alpha = 0 keeps nothing; voxels tied with
+  the last kept one are kept too.
+
+Signed maps (LRP, input x gradient with ``reduction="sum"``...): ``mean`` and ``energy`` work on the
+positive part ``max(map, 0)``. Negative voxels are evidence against the class, so they hold no mass, do not
+lower mu, and never enter a box (at alpha = 0 the ``mean`` scheme keeps the whole frame, as before); a map
+with no positive mass gives no box in these two schemes. The ``value`` scheme min-max normalises, so there
+the most negative voxel is 0. ``normalize=True`` min-max normalises the map first for every scheme (the
+behaviour before the spec was followed: mu and the mass then depend on the map's minimum, e.g. the offset of
+an all-positive map); ``normalize=False`` normalises for no scheme (the ``value`` thresholds are then in
+the map's units).
 
 Thresholds are computed over the whole clip (the map is normalised per clip, not per frame). The box of a
 frame is the tight box of its kept pixels (or of their largest 8-connected component with
 ``largest_component=True``); a frame with no kept pixel has no box (IoU 0). IoU is computed per frame with
 the ground-truth box, frames without ground truth (NaN box) are skipped, and the clip's score is the mean
-over its frames. A clip is correct when that mean exceeds 0.5; localisation error = 100 % - accuracy.
-:class:`Localization` picks the best threshold on a calibration subset and reports the error on the rest.
+over its frames. A clip is correct when that mean is strictly greater than 0.5 (exactly 0.5 is wrong);
+localisation error = 100 % - accuracy. :class:`Localization` picks the best threshold on a calibration
+subset and reports the error on the rest.
 
 Everything is vectorised over thresholds, frames and clips: a row of a frame holds a kept pixel exactly
 when its maximum reaches the threshold, so boxes come from row/column maxima without building masks.
@@ -29,7 +42,7 @@ from ..errors import InputError, ShapeError, UnknownNameError
 from .base import Metric, as_batch
 from .boxes import _boxes_from_any, box_iou, masks_to_boxes
 
-#: the threshold sweeps of [H] Table 4.3 (value: fraction of the normalised map; mean: multiple of the
+#: the threshold sweeps of the UCF101-24 protocol (value: fraction of the normalised map; mean: multiple of the
 #: mean; energy: percent of the total mass)
 THRESHOLDS: dict[str, torch.Tensor] = {
     "value": torch.arange(20, dtype=torch.float64).mul(0.05).float(),
@@ -56,32 +69,51 @@ def _thresholds(scheme: str, thresholds) -> torch.Tensor:
     return th
 
 
+def _scheme_map(saliency: torch.Tensor, scheme: str, normalize: bool | None) -> torch.Tensor:
+    """The map a scheme thresholds: min-max normalised (``value`` by default, every scheme with
+    ``normalize=True``) or as given (``mean``/``energy`` by default), as float."""
+    if normalize is None:
+        normalize = scheme == "value"
+    return normalize_volume(saliency) if normalize else saliency.float()
+
+
 def value_thresholds(saliency: torch.Tensor, scheme: str = "value", thresholds=None,
-                     normalize: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+                     normalize: bool | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Per-clip value cut-offs of a threshold sweep.
 
-    Returns ``(map (B, T, H, W), tau (B, K))``: voxel v of clip b is kept at threshold k when
-    ``map[b, v] >= tau[b, k]`` (``+inf`` keeps nothing). ``map`` is the normalised saliency.
+    Args:
+        saliency: ``(B, T, H, W)`` maps (or one ``(T, H, W)``).
+        scheme: ``"value"``, ``"mean"`` or ``"energy"`` (see the module docstring).
+        thresholds: the sweep; default ``THRESHOLDS[scheme]``.
+        normalize: None (default, the protocol): min-max normalise for ``value`` only; True: for every
+            scheme (the old behaviour); False: for none.
+
+    Returns:
+        ``(map (B, T, H, W), tau (B, K))``: voxel v of clip b is kept at threshold k when
+        ``map[b, v] >= tau[b, k]`` (``+inf`` keeps nothing). ``map`` is the (normalised) saliency for
+        ``value`` and its positive part for ``mean`` and ``energy``.
     """
     saliency, _ = as_batch(torch.as_tensor(saliency))
     th = _thresholds(scheme, thresholds).to(saliency.device)
-    s = normalize_volume(saliency) if normalize else saliency.float()
+    s = _scheme_map(saliency, scheme, normalize)
     b = s.shape[0]
     if scheme == "value":
-        tau = th.view(1, -1).expand(b, -1)
-    elif scheme == "mean":
-        tau = th.view(1, -1) * s.flatten(1).mean(1, keepdim=True)
+        return s, th.view(1, -1).expand(b, -1)
+    mass = s.flatten(1).clamp_min(0)  # negative evidence holds no mass
+    total = mass.sum(1, keepdim=True)
+    inf = torch.tensor(float("inf"), device=s.device)
+    if scheme == "mean":
+        tau = th.view(1, -1) * total / mass.shape[1]
     else:  # energy: the smallest top set whose mass reaches alpha % of the total
-        mass = s.flatten(1).clamp_min(0)
         sorted_desc = mass.sort(dim=1, descending=True).values
         before = sorted_desc.cumsum(1) - sorted_desc  # mass strictly above each position
-        goal = th.view(1, -1) / 100.0 * mass.sum(1, keepdim=True)
+        goal = th.view(1, -1) / 100.0 * total
         # number kept = positions whose preceding mass is still short of the goal
         kept = torch.searchsorted(before.contiguous(), goal.contiguous(), right=False)
         last = sorted_desc.gather(1, (kept - 1).clamp_min(0))
-        tau = torch.where(kept > 0, last, torch.full_like(last, float("inf")))
-        s = mass.view(s.shape)
-    return s, tau
+        tau = torch.where(kept > 0, last, inf)
+    tau = torch.where(total > 0, tau, inf)  # no positive mass: no box
+    return mass.view(s.shape), tau
 
 
 def _largest_component_boxes(keep: torch.Tensor) -> torch.Tensor:
@@ -108,7 +140,7 @@ def _largest_component_boxes(keep: torch.Tensor) -> torch.Tensor:
 
 
 def saliency_boxes(saliency: torch.Tensor, scheme: str = "value", thresholds=None, largest_component: bool = False,
-                   normalize: bool = True) -> torch.Tensor:
+                   normalize: bool | None = None) -> torch.Tensor:
     """One ``xyxy`` box per frame and threshold: ``(B, T, H, W)`` -> ``(B, K, T, 4)`` (NaN = nothing kept)."""
     s, tau = value_thresholds(saliency, scheme, thresholds, normalize)
     if largest_component:
@@ -127,7 +159,7 @@ def frame_ious(pred: torch.Tensor, gt: torch.Tensor) -> torch.Tensor:
 
 
 def localization_iou(saliency: torch.Tensor, gt_boxes: torch.Tensor, scheme: str = "value", thresholds=None,
-                     largest_component: bool = False, normalize: bool = True) -> torch.Tensor:
+                     largest_component: bool = False, normalize: bool | None = None) -> torch.Tensor:
     """Mean per-frame IoU of the thresholded-saliency boxes with ground truth, ``(B, K)`` (K thresholds).
 
     Args:
@@ -136,7 +168,9 @@ def localization_iou(saliency: torch.Tensor, gt_boxes: torch.Tensor, scheme: str
         scheme: ``"value"``, ``"mean"`` or ``"energy"`` (see module docstring).
         thresholds: the sweep; default ``THRESHOLDS[scheme]``.
         largest_component: box the largest connected component instead of all kept pixels.
-        normalize: min-max normalise each clip's map first (the protocol does).
+        normalize: None (default, the protocol): min-max normalise each clip's map for ``value`` only, and
+            threshold ``mean``/``energy`` on the map itself (its positive part); True: normalise for every
+            scheme (the old behaviour); False: for none.
 
     A clip without any ground-truth frame gets NaN.
     """
@@ -154,8 +188,10 @@ def localization_iou(saliency: torch.Tensor, gt_boxes: torch.Tensor, scheme: str
 
 
 def localization_accuracy(mean_iou: torch.Tensor, iou_threshold: float = 0.5) -> torch.Tensor:
-    """Fraction of clips (rows of ``(M, K)`` mean IoUs) that are correct (mean IoU > ``iou_threshold``) per
-    threshold; clips with NaN are left out."""
+    """Fraction of clips (rows of ``(M, K)`` mean IoUs) that are correct per threshold; clips with NaN are left out.
+
+    Correct means a mean IoU strictly greater than ``iou_threshold`` (0.5: exactly one half is wrong).
+    """
     valid = ~torch.isnan(mean_iou)
     correct = (torch.nan_to_num(mean_iou, nan=-1.0) > iou_threshold).float()
     return correct.sum(0) / valid.sum(0).clamp_min(1)
@@ -178,7 +214,7 @@ class Localization(Metric):
 
     def __init__(self, scheme: str = "value", thresholds=None, calibration: float | int = 0.2,
                  iou_threshold: float = 0.5, seed: int = 0, largest_component: bool = False,
-                 normalize: bool = True) -> None:
+                 normalize: bool | None = None) -> None:
         self.scheme = scheme
         self.thresholds = _thresholds(scheme, thresholds)
         self.calibration = calibration
