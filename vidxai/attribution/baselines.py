@@ -1,4 +1,4 @@
-"""Model-free baselines from the thesis comparison (method.md section 3): centre, random and Sobel.
+"""Model-free baselines of the thesis comparison: centre, random and Sobel.
 
 None of them looks at the model's weights; they are the floor a real explanation must beat on deletion,
 insertion and localisation. They still return the logits of the clips (one no-grad forward) so that
@@ -8,7 +8,10 @@ insertion and localisation. They still return the logits of the clips (one no-gr
 - ``centre``: a Gaussian centre bias, ``exp(-((y - cy)^2 / 2 sy^2 + (x - cx)^2 / 2 sx^2))`` with ``sy = sigma * H``,
   ``sx = sigma * W``; constant in time by default (``temporal_sigma=None``), a 3-D Gaussian with ``st =
   temporal_sigma * T`` otherwise.
-- ``random``: uniform noise in [0, 1) from a seeded ``torch.Generator`` on the model's device.
+- ``random``: uniform noise in [0, 1). Each clip gets its own ``torch.Generator`` (on the CPU, so the maps
+  are the same on every device), seeded with ``seed`` and a 64-bit BLAKE2b digest of the clip's values: a
+  clip's map depends on the seed and the clip only, not on its position in the batch, the other clips, the
+  call or a resumed run; different clips get different noise, the same clip and seed the same noise.
 - ``sobel``: the spatio-temporal Sobel gradient magnitude of the clip in unit RGB (``model.to_unit_rgb``),
   per colour channel, then the max over colour. Same definition as :func:`skimage.filters.sobel` on a volume:
   derivative ``[1, 0, -1]`` along one axis, smoothing ``[1, 2, 1] / 4`` along the others, borders replicated
@@ -17,6 +20,8 @@ insertion and localisation. They still return the logits of the clips (one no-gr
 """
 from __future__ import annotations
 
+import hashlib
+
 import torch
 import torch.nn.functional as F
 
@@ -24,8 +29,10 @@ from .. import methods
 from ..errors import InputError
 from ..models.base import VideoModel
 from .base import REDUCTIONS, Attribution, AttributionResult, check_params, model_state
+from .perturbation import PresetMixin
 
-__all__ = ["CentreBaseline", "RandomBaseline", "SobelBaseline", "centre_bias", "sobel_magnitude", "sobel_kernels"]
+__all__ = ["CentreBaseline", "RandomBaseline", "SobelBaseline", "centre_bias", "sobel_magnitude", "sobel_kernels",
+           "clip_seed", "clip_noise", "CENTRE_PRESETS"]
 
 
 def _logits(model: VideoModel, x: torch.Tensor) -> torch.Tensor:
@@ -82,15 +89,22 @@ def _reduction(reduction: str) -> None:
         raise InputError(f"unknown reduction {reduction!r}; choose from {', '.join(REDUCTIONS)}")
 
 
+#: The thesis' centre baseline is a 3-D Gaussian: centred in space and time, sigma a quarter of each axis.
+CENTRE_PRESETS = {"paper": {"sigma": 0.25, "temporal_sigma": 0.25}}
+
+
 @methods.register("centre", description="Baseline: a Gaussian centre bias (constant in time unless temporal_sigma)",
                   family="baseline")
-class CentreBaseline(Attribution):
+class CentreBaseline(PresetMixin, Attribution):
     """Centre baseline. Params: ``sigma`` (fraction of H and W, default 0.25), ``temporal_sigma`` (fraction of T;
-    None = constant in time, the default)."""
+    None = constant in time, the default, which treats every frame alike), ``preset="paper"`` (the 3-D Gaussian
+    of the thesis comparison, ``temporal_sigma=0.25``; :data:`CENTRE_PRESETS`). The settings used are in
+    ``extras["params"]``."""
 
-    def attribute(self, inputs: torch.Tensor, target=None, sigma: float = 0.25, temporal_sigma: float | None = None,
-                  **params) -> AttributionResult:
-        check_params(self.name, params, [])
+    presets = CENTRE_PRESETS
+
+    def _attribute(self, inputs: torch.Tensor, target=None, sigma: float = 0.25,
+                   temporal_sigma: float | None = None) -> AttributionResult:
         x, target, logits = self.prepare(inputs, target)
         if logits is None:
             logits = _logits(self.model, x)
@@ -98,19 +112,31 @@ class CentreBaseline(Attribution):
         return AttributionResult(bias.expand(x.shape[0], *bias.shape).contiguous(), logits=logits)
 
 
-@methods.register("random", description="Baseline: uniform random noise (seeded)", family="baseline")
+def clip_seed(clip: torch.Tensor, seed: int = 0) -> int:
+    """A 64-bit generator seed from ``seed`` and the values of one clip (BLAKE2b of its float32 bytes)."""
+    h = hashlib.blake2b(int(seed).to_bytes(8, "little", signed=True), digest_size=8)
+    h.update(clip.detach().to("cpu", torch.float32).contiguous().numpy().tobytes())
+    return int.from_bytes(h.digest(), "little")
+
+
+def clip_noise(x: torch.Tensor, seed: int = 0) -> torch.Tensor:
+    """Uniform [0, 1) noise ``(B, T, H, W)`` for clips ``(B, C, T, H, W)``, one generator per clip (:func:`clip_seed`)."""
+    maps = [torch.rand(x.shape[2:], generator=torch.Generator().manual_seed(clip_seed(c, seed))) for c in x]
+    return torch.stack(maps).to(x.device, x.dtype)
+
+
+@methods.register("random", description="Baseline: uniform random noise (seeded per clip)", family="baseline")
 class RandomBaseline(Attribution):
-    """Random baseline: i.i.d. uniform [0, 1) per voxel. Params: ``seed`` (default 0); clip ``b`` of a batch gets
-    the ``b``-th draw of one generator, so the same seed and batch give the same maps."""
+    """Random baseline: i.i.d. uniform [0, 1) per voxel. Params: ``seed`` (default 0). Each clip's noise comes
+    from its own generator seeded with ``seed`` and a digest of the clip (:func:`clip_seed`), so every clip
+    gets its own map, reproducibly, whatever batch or call it is explained in."""
 
     def attribute(self, inputs: torch.Tensor, target=None, seed: int = 0, **params) -> AttributionResult:
         check_params(self.name, params, [])
         x, target, logits = self.prepare(inputs, target)
         if logits is None:
             logits = _logits(self.model, x)
-        gen = torch.Generator(device=x.device).manual_seed(int(seed))
-        noise = torch.rand((x.shape[0], *x.shape[2:]), generator=gen, device=x.device, dtype=x.dtype)
-        return AttributionResult(noise, logits=logits)
+        return AttributionResult(clip_noise(x, seed), logits=logits, extras={"params": {"seed": int(seed)}})
 
 
 @methods.register("sobel", description="Baseline: spatio-temporal Sobel gradient magnitude of the clip, max over colour",

@@ -2,12 +2,17 @@
 
 All of them only query the model: they build many perturbed clips, score them in chunks of ``chunk_size``
 clips per forward (memory bounded; occlusion's default ``"auto"`` takes fewer clips per forward for large clips
-on the CPU, see :func:`vidxai.models.base.resolve_chunk_size`), and are seeded. See method.md sections 7 and 8.
+on the CPU, see :func:`vidxai.models.base.resolve_chunk_size`), and are seeded. See docs/perturbation.md.
+
+:class:`PresetMixin` gives a method named parameter presets (``preset="paper"``: the settings of the method's
+paper) and reports the settings each map was made with in ``extras["params"]``.
 """
 from __future__ import annotations
 
+import inspect
 import math
 from collections.abc import Callable, Iterator, Sequence
+from typing import Any, ClassVar
 
 import torch
 from torch import nn
@@ -18,6 +23,50 @@ from ..models.base import resolve_chunk_size
 from .base import Attribution, AttributionResult, check_params, model_state, target_scores, upsample_to
 
 OUTPUTS = ("logit", "prob")
+
+
+class PresetMixin:
+    """Named parameter presets for a method whose work is done by ``_attribute(inputs, target, **settings)``.
+
+    ``attribute(inputs, target, preset="default", **params)`` starts from the defaults of ``_attribute``'s
+    signature, applies ``presets[preset]``, then the explicitly given ``params``, and hands the result back in
+    ``extras["params"]`` (with anything ``_attribute`` resolved at run time, e.g. a grid from the clip size),
+    so a report can print the settings behind every number.
+    """
+
+    #: preset name -> the settings it changes (``"default"`` changes nothing)
+    presets: ClassVar[dict[str, dict[str, Any]]] = {}
+
+    @classmethod
+    def defaults(cls) -> dict[str, Any]:
+        """The default settings: the keyword defaults of ``_attribute``."""
+        sig = inspect.signature(cls._attribute)
+        return {k: v.default for k, v in sig.parameters.items()
+                if v.default is not inspect.Parameter.empty and k != "target"}
+
+    @classmethod
+    def resolve_params(cls, preset: str = "default", **params) -> dict[str, Any]:
+        """The settings a call with ``preset`` and ``params`` runs with (without running it).
+
+        Raises:
+            UnknownNameError: an unknown preset.
+            InputError: an unknown parameter.
+        """
+        names = ("default", *cls.presets)
+        if preset not in names:
+            raise UnknownNameError(str(preset), names, hint=f"{cls.name} preset")
+        defaults = cls.defaults()
+        check_params(cls.name, params, list(defaults))
+        return {**defaults, **cls.presets.get(preset, {}), **params, "preset": preset}
+
+    def attribute(self, inputs: torch.Tensor, target=None, preset: str = "default", **params) -> AttributionResult:
+        settings = self.resolve_params(preset, **params)
+        result = self._attribute(inputs, target, **{k: v for k, v in settings.items() if k != "preset"})
+        result.extras["params"] = {**settings, **result.extras.get("params", {})}
+        return result
+
+    def _attribute(self, inputs: torch.Tensor, target=None, **settings) -> AttributionResult:
+        raise NotImplementedError
 
 
 def _triple(v: int | Sequence[int], what: str) -> tuple[int, int, int]:
@@ -265,10 +314,38 @@ def area_penalty(mask: torch.Tensor, areas: torch.Tensor) -> torch.Tensor:
     return ((flat.sort(dim=1).values - ref) ** 2).mean(1)
 
 
+#: Fong, Patrick & Vedaldi, "Understanding Deep Networks via Extremal Perturbations and Smooth Masks" (ICCV 2019),
+#: as TorchRay implements it: 1,600 iterations, lambda from 300 growing by 1.0035 per iteration (doubling about
+#: every 200), the six areas of the paper and a mask cell every 7 pixels (time: a cell every 2 frames).
+EXTREMAL_PRESETS: dict[str, dict[str, Any]] = {
+    "paper": {"iterations": 1600, "lambda_start": 300.0, "lambda_growth": 1.0035,
+              "areas": (0.05, 0.1, 0.2, 0.4, 0.6, 0.8), "grid": "paper"},
+}
+
+
+def extremal_grid(grid, size: tuple[int, int, int]) -> tuple[int, int, int]:
+    """The mask grid for a clip of ``size = (T, H, W)``: ``"paper"`` is a cell every 2 frames and 7 pixels
+    (TorchRay's step), otherwise ``grid`` capped at the clip size."""
+    t, h, w = size
+    if grid == "paper":
+        return max(1, t // 2), math.ceil(h / 7), math.ceil(w / 7)
+    return tuple(min(g, s) for g, s in zip(_triple(grid, "grid"), size))
+
+
+def _check_extremal(areas: Sequence[float], iterations: int, learning_rate: float, variant: str) -> None:
+    if variant not in ("preserve", "delete"):
+        raise UnknownNameError(variant, ("preserve", "delete"), hint="extremal perturbation variant")
+    if any(not 0 < float(a) < 1 for a in areas):
+        raise InputError(f"areas must lie in (0, 1), got {list(areas)}")
+    if iterations < 1 or learning_rate <= 0:
+        raise InputError(f"extremal perturbation needs iterations >= 1 and learning_rate > 0, got "
+                         f"{iterations} and {learning_rate}")
+
+
 @methods.register("extremal-perturbation",
                   description="Spatio-temporal extremal perturbation: smooth masks of fixed volume that keep the class",
                   family="perturbation")
-class ExtremalPerturbation(Attribution):
+class ExtremalPerturbation(PresetMixin, Attribution):
     """Extremal perturbations (Fong, Patrick & Vedaldi 2019) on a coarse T x H x W grid.
 
     For every ``area`` a (a fraction of the whole volume) a smooth mask is optimised, all areas in one batch:
@@ -279,70 +356,80 @@ class ExtremalPerturbation(Attribution):
     the masks are in ``extras["masks"]`` ``(B, A, T, H, W)``, the reached areas (fraction of voxels with m > 0.5)
     in ``extras["areas"]`` and the mean mask values in ``extras["mean_mask"]`` (both ``(B, A)``; soft edges make the
     mean a little larger than the area).
-    The final preserved/deleted clip scores per area are in ``extras["scores"]`` ``(B, A)``.
+    The final preserved/deleted clip scores per area are in ``extras["scores"]`` ``(B, A)``, the settings used
+    (after the preset, with the grid and lambda growth resolved) in ``extras["params"]``.
 
     Defaults are short for CPU (100 iterations; the constraint starts weak, ``lambda_start=30``, so the class score
     shapes the mask before the area is enforced; it ends at the weight TorchRay reaches after 800 iterations).
-    The paper's setting: ``iterations=1600, learning_rate=0.1, lambda_start=300, lambda_growth=1.0035,
-    grid=(T/2, 32, 32)`` for 224-pixel frames (a cell every 7 pixels), areas (0.05, 0.1, 0.2, 0.4, 0.6, 0.8).
-    Masks start at 0.5 everywhere (as TorchRay), so the result is deterministic and ``seed`` has no effect.
+    ``preset="paper"`` (:data:`EXTREMAL_PRESETS`) runs the paper's schedule: ``iterations=1600, lambda_start=300,
+    lambda_growth=1.0035`` (lambda doubles about every 200 iterations), areas (0.05, 0.1, 0.2, 0.4, 0.6, 0.8) and
+    ``grid="paper"`` (a cell every 7 pixels, TorchRay's step, and every 2 frames); it is 16 x the default's
+    iterations and 1.5 x its areas, so it is not the default on the CPU. The learning rate stays vidxai's (SGD,
+    momentum 0.9): TorchRay's 0.01 with dampening 0.9 is a different parametrisation of the step.
+    Masks start at 0.5 everywhere, so the result is deterministic and ``seed`` has no effect.
     """
 
-    def attribute(self, inputs: torch.Tensor, target=None, areas: Sequence[float] = (0.05, 0.1, 0.2, 0.4),
-                  grid=(4, 7, 7), iterations: int = 100, learning_rate: float = 0.5, variant: str = "preserve",
-                  sigma_max: float = 10.0, blur_levels: int = 8, temporal_blur: bool = False,
-                  lambda_start: float = 30.0, lambda_end: float = 300 * 1.0035 ** 800,
-                  lambda_growth: float | None = None, smooth_temperature: float = 1 / 20,
-                  seed: int = 0, progress: bool = False, **params) -> AttributionResult:
-        check_params(self.name, params, [])
-        if variant not in ("preserve", "delete"):
-            raise UnknownNameError(variant, ("preserve", "delete"), hint="extremal perturbation variant")
+    presets = EXTREMAL_PRESETS
+
+    def _attribute(self, inputs: torch.Tensor, target=None, areas: Sequence[float] = (0.05, 0.1, 0.2, 0.4),
+                   grid=(4, 7, 7), iterations: int = 100, learning_rate: float = 0.5, variant: str = "preserve",
+                   sigma_max: float = 10.0, blur_levels: int = 8, temporal_blur: bool = False,
+                   lambda_start: float = 30.0, lambda_end: float = 300 * 1.0035 ** 800,
+                   lambda_growth: float | None = None, smooth_temperature: float = 1 / 20,
+                   seed: int = 0, progress: bool = False) -> AttributionResult:
+        _check_extremal(areas, iterations, learning_rate, variant)
         x, target, logits = self.prepare(inputs, target)
         b, _, t, h, w = x.shape
-        grid = tuple(min(g, s) for g, s in zip(_triple(grid, "grid"), (t, h, w)))
-        area = torch.tensor(list(areas), dtype=x.dtype, device=x.device)
-        if ((area <= 0) | (area >= 1)).any():
-            raise InputError(f"areas must lie in (0, 1), got {list(areas)}")
-        if iterations < 1 or learning_rate <= 0:
-            raise InputError(f"extremal perturbation needs iterations >= 1 and learning_rate > 0, got "
-                             f"{iterations} and {learning_rate}")
+        grid = extremal_grid(grid, (t, h, w))
+        area = torch.tensor([float(a) for a in areas], dtype=x.dtype, device=x.device)
         if lambda_growth is None:  # geometric from lambda_start to lambda_end over the iterations
             lambda_growth = (lambda_end / lambda_start) ** (1 / iterations)
-        from tqdm.auto import tqdm
-
         masks_out, scores_out = [], []
         with model_state(self.model):
             for j in range(b):
-                stack = blur_stack(x[j:j + 1], sigma_max, blur_levels, temporal_blur)
-                # all 0.5, as TorchRay: deterministic, and a clip's masks do not depend on the others in the batch
-                param = torch.full((len(area), 1, *grid), 0.5, dtype=x.dtype, device=x.device, requires_grad=True)
-                opt = torch.optim.SGD([param], lr=learning_rate, momentum=0.9)
-                lam = lambda_start
-                sign = 1.0 if variant == "preserve" else -1.0
-                for _ in tqdm(range(iterations), disable=not progress, desc="extremal perturbation", leave=False):
-                    with torch.enable_grad():
-                        m = smooth_mask(param, (t, h, w), temperature=smooth_temperature)
-                        keep = m if variant == "preserve" else 1 - m
-                        clips = blur_perturbation(stack, keep)
-                        score = scores_of(self.model, clips, target[j].expand(len(area)), "logit")
-                        loss = (-sign * score + lam * area_penalty(m, area)).sum()
-                    opt.zero_grad()
-                    loss.backward()
-                    opt.step()
-                    with torch.no_grad():
-                        param.clamp_(0, 1)
-                    lam *= lambda_growth
-                with torch.no_grad():
-                    m = smooth_mask(param, (t, h, w), temperature=smooth_temperature)
-                    masks_out.append(m[:, 0])
-                    clips = blur_perturbation(stack, m if variant == "preserve" else 1 - m)
-                    scores_out.append(scores_of(self.model, clips, target[j].expand(len(area)), "logit"))
+                m, score = self._optimise(x[j:j + 1], target[j], area, grid, iterations, learning_rate, variant,
+                                          sigma_max, blur_levels, temporal_blur, lambda_start, lambda_growth,
+                                          smooth_temperature, progress)
+                masks_out.append(m)
+                scores_out.append(score)
         masks = torch.stack(masks_out)  # (B, A, T, H, W)
         return AttributionResult(masks.sum(1), logits=logits,
                                  extras={"masks": masks, "areas": (masks > 0.5).flatten(2).float().mean(2),
                                          "mean_mask": masks.flatten(2).mean(2),
-                                         "scores": torch.stack(scores_out)})
+                                         "scores": torch.stack(scores_out),
+                                         "params": {"grid": tuple(grid), "lambda_growth": float(lambda_growth)}})
+
+    def _optimise(self, xj: torch.Tensor, target: torch.Tensor, area: torch.Tensor, grid, iterations: int,
+                  learning_rate: float, variant: str, sigma_max: float, blur_levels: int, temporal_blur: bool,
+                  lam: float, lambda_growth: float, smooth_temperature: float,
+                  progress: bool) -> tuple[torch.Tensor, torch.Tensor]:
+        """The masks ``(A, T, H, W)`` of one clip ``(1, C, T, H, W)`` and their final scores ``(A,)``."""
+        from tqdm.auto import tqdm
+
+        size = tuple(xj.shape[2:])
+        stack = blur_stack(xj, sigma_max, blur_levels, temporal_blur)
+        # all 0.5: deterministic, and a clip's masks do not depend on the others in the batch
+        param = torch.full((len(area), 1, *grid), 0.5, dtype=xj.dtype, device=xj.device, requires_grad=True)
+        opt = torch.optim.SGD([param], lr=learning_rate, momentum=0.9)
+        sign = 1.0 if variant == "preserve" else -1.0
+        targets = target.expand(len(area))
+        for _ in tqdm(range(iterations), disable=not progress, desc="extremal perturbation", leave=False):
+            with torch.enable_grad():
+                m = smooth_mask(param, size, temperature=smooth_temperature)
+                clips = blur_perturbation(stack, m if variant == "preserve" else 1 - m)
+                score = scores_of(self.model, clips, targets, "logit")
+                loss = (-sign * score + lam * area_penalty(m, area)).sum()
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            with torch.no_grad():
+                param.clamp_(0, 1)
+            lam *= lambda_growth
+        with torch.no_grad():
+            m = smooth_mask(param, size, temperature=smooth_temperature)
+            clips = blur_perturbation(stack, m if variant == "preserve" else 1 - m)
+            return m[:, 0], scores_of(self.model, clips, targets, "logit")
 
 
-__all__ = ["Occlusion", "RISE", "ExtremalPerturbation", "rise_masks", "window_starts", "smooth_mask", "area_penalty",
+__all__ = ["Occlusion", "RISE", "ExtremalPerturbation", "PresetMixin", "EXTREMAL_PRESETS", "extremal_grid", "rise_masks", "window_starts", "smooth_mask", "area_penalty",
            "blur_perturbation", "chunked_scores"]

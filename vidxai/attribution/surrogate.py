@@ -112,13 +112,19 @@ def shapley_kernel_samples(k: int, n: int, generator: torch.Generator) -> tuple[
     return z, w
 
 
+def lime_kernel(distance: torch.Tensor, kernel_width: float) -> torch.Tensor:
+    """LIME's exponential kernel ``sqrt(exp(-d^2 / width^2))`` (``lime_base.LimeBase``'s default, used by
+    ``lime_image``; note the square root: the weight is ``exp(-d^2 / (2 width^2))``)."""
+    return torch.exp(-(distance ** 2) / kernel_width ** 2).sqrt()
+
+
 def lime_samples(k: int, n: int, generator: torch.Generator, kernel_width: float) -> tuple[torch.Tensor, torch.Tensor]:
     """LIME coalitions (each feature kept with probability 1/2; the full clip first) and their weights
-    ``exp(-d^2 / width^2)`` with d the cosine distance to the full coalition (as LIME for images)."""
+    :func:`lime_kernel` of d, the cosine distance to the full coalition (as ``lime_image``)."""
     z = (torch.rand((n, k), generator=generator) < 0.5).float()
     z[0] = 1
     cos = z.sum(1) / (z.norm(dim=1) * math.sqrt(k)).clamp_min(1e-12)
-    return z, torch.exp(-((1 - cos) ** 2) / kernel_width ** 2)
+    return z, lime_kernel(1 - cos, kernel_width)
 
 
 class FeatureMethod(Attribution):
@@ -154,7 +160,11 @@ class FeatureMethod(Attribution):
                                                       **extra)
                 saliency[j] = weights.to(x.device)[seg[j]]
                 tables.append(table)
-        return AttributionResult(saliency, segmentation=seg, logits=logits, extras={"features": tables})
+        settings = {"features": features, "n_segments": n_segments, "n_samples": n_samples, "fill": fill,
+                    "value": value, "kernel_width": kernel_width, "chunk_size": chunk_size, "output": output,
+                    "seed": seed, "given_segmentation": segmentation is not None, **slic, **extra}
+        return AttributionResult(saliency, segmentation=seg, logits=logits,
+                                 extras={"features": tables, "params": settings})
 
     def feature_weights(self, x, base, seg, k, target, gen, n_samples, kernel_width, chunk_size, output, progress):
         z, w = self.samples(k, n_samples, gen, kernel_width)
@@ -172,7 +182,8 @@ class FeatureMethod(Attribution):
 @methods.register("lime", description="LIME over supervoxels: a weighted linear fit to random coalitions",
                   family="perturbation")
 class Lime(FeatureMethod):
-    """LIME (Ribeiro et al. 2016) with supervoxels as features (``n_samples`` coalitions, kernel width 0.25)."""
+    """LIME (Ribeiro et al. 2016, "Why Should I Trust You?") with supervoxels as features (``n_samples``
+    coalitions; weights :func:`lime_kernel` of the cosine distance, kernel width 0.25, as ``lime_image``)."""
 
     def samples(self, k, n, gen, kernel_width):
         return lime_samples(k, n, gen, kernel_width)
@@ -236,4 +247,4 @@ class FeatureOcclusion(FeatureMethod):
 
 
 __all__ = ["Lime", "KernelShap", "FeatureOcclusion", "feature_segmentation", "coalition_clips", "weighted_linear_fit",
-           "shapley_kernel_samples", "lime_samples", "pixelate"]
+           "shapley_kernel_samples", "lime_samples", "lime_kernel", "pixelate"]
