@@ -139,7 +139,9 @@ def time_table(times: dict, thesis: dict) -> list[str]:
     out = ["| method | " + " | ".join(f"s / explanation, {f[:-1]} frames (n)" for f in frames)
            + " | thesis GPU C3D / R(2+1)D |", "|---" * (len(frames) + 2) + "|"]
     for m in methods:
-        cells = [f"{times[f][m]['median_s']:.2f} ({times[f][m]['n']})" if m in times[f] else "-" for f in frames]
+        cells = [f"{times[f][m]['median_s']:.2f} ({times[f][m]['n']}"
+                 + (f", load {times[f][m]['load'][0]:.1f}-{times[f][m]['load'][1]:.1f})" if times[f][m].get("load")
+                    else ")") if m in times[f] else "-" for f in frames]
         t = thesis.get(m)
         out.append(f"| {NAMES.get(m, m)} | " + " | ".join(cells) + " | "
                    + (f"{_f(t[0], 2)} / {_f(t[1], 2)}" if t else "-") + " |")
@@ -165,7 +167,9 @@ def render(summary: dict) -> str:
     lines += _localization_section(s)
     lines += ["## Time per explanation (Table 4.4 shape)", "",
               "Median wall-clock seconds of the explanation alone (forward and backward passes included, curves "
-              "excluded), on the CPU above; the thesis timed one GPU. No GPU was lent to this run.", ""]
+              "excluded) of one clip (`" + s["settings"]["time"]["clip"] + "`, centre frames) after a warm-up, "
+              "with the 1-minute load average seen while timing (n = timed repeats); the thesis timed one GPU. "
+              "No GPU was lent to this run.", ""]
     lines += time_table(s["time"], s["thesis"]["table_4_4"]) + [""]
     return "\n".join(lines) + "\n"
 
