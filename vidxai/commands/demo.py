@@ -1,8 +1,9 @@
 """``vidxai demo``: explain a synthetic action clip with the shipped small model, offline, in seconds.
 
 It generates a clip with known ground truth (:func:`vidxai.data.synthetic.make_clip`), writes it as mp4, runs
-the same pipeline as ``vidxai explain`` with the default method and two others, draws the true actor box on
-the overlays, reports how much of each saliency map lies on the actor, and writes ``report.html``.
+the same pipeline as ``vidxai explain`` (:func:`vidxai.pipeline.explain_video`) with the default method and two
+others, draws the true actor box on the overlays, reports how much of each saliency map lies on the actor, and
+writes ``report.html``.
 ``--video PATH`` runs the same on a real clip (with ``--model``, default i3d).
 """
 from __future__ import annotations
@@ -74,14 +75,13 @@ def _label(text: str | None) -> int | None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from .explain import explain_video
+    from ..pipeline import ExplainOptions, explain_video
 
     out = Path(args.out)
-    methods = args.method or demo_methods()
-    common = dict(methods=methods, out=out, fmt=args.format, curves=args.curves, curve_steps=args.curve_steps,
-                  device=args.device, html=True, quiet=args.quiet)
+    options = ExplainOptions(methods=args.method or demo_methods(), fmt=args.format, curves=args.curves,
+                             curve_steps=args.curve_steps, device=args.device, html=True, quiet=args.quiet)
     if args.video:
-        result = explain_video(args.video, model=args.model or "i3d", **common)
+        result = explain_video(args.video, args.model or "i3d", options=options, out=out)
         _summary(result, out, args.quiet)
         return 0
 
@@ -99,27 +99,27 @@ def run(args: argparse.Namespace) -> int:
     if not args.quiet:
         print(f"synthetic clip (seed {args.seed}): true class {clip.label} {clip.class_name!r}, "
               f"{clip.frames.shape[0]} frames {clip.frames.shape[2]}x{clip.frames.shape[1]} -> {video}")
-    result = explain_video(video, model=args.model or DEMO_MODEL, boxes=clip.actor_boxes, masks=clip.actor_masks,
-                           fps=fps, extra={"ground_truth": truth}, **common)
+    result = explain_video(video, args.model or DEMO_MODEL, options=options, out=out, fps=fps,
+                           boxes=clip.actor_boxes, masks=clip.actor_masks, extra={"ground_truth": truth})
     if not args.quiet:
-        pred = result["predictions"][0]
-        if pred["name"] == clip.class_name or pred["index"] == clip.label and result["model"]["num_classes"] == len(
+        pred = result.predictions[0]
+        if pred.name == clip.class_name or pred.index == clip.label and result.model.num_classes == len(
                 synthetic.CLASS_NAMES):
             verdict = "correct"
         else:
             verdict = f"true class: {clip.class_name}"
-        print(f"prediction: {pred['name']} (p={pred['probability']:.3f}), {verdict}")
+        print(f"prediction: {pred.name} (p={pred.probability:.3f}), {verdict}")
         area = truth["actor_area"]
-        for m in result["methods"]:
-            if m.get("on_target") is not None:
-                print(f"  {m['name']}: {100 * m['on_target']:.0f}% of the saliency lies on the actor "
+        for m in result.methods:
+            if m.on_target is not None:
+                print(f"  {m.name}: {100 * m.on_target:.0f}% of the saliency lies on the actor "
                       f"(which covers {100 * area:.0f}% of the clip)")
     _summary(result, out, args.quiet)
     return 0
 
 
-def _summary(result: dict, out: Path, quiet: bool) -> None:
+def _summary(result, out: Path, quiet: bool) -> None:
     if quiet:
         return
     print(f"files in {out}/: open {out / 'report.html'} in a browser "
-          f"(overlays: {', '.join(m['overlay'] for m in result['methods'])})")
+          f"(overlays: {', '.join(m.overlay for m in result.methods)})")

@@ -3,6 +3,7 @@
 The page (``report.html`` next to ``result.json``) only uses relative links to the files in the folder, so the
 folder can be moved, zipped or served as is. It plays the overlay videos side by side (with shared
 play/pause), shows the method grid, the deletion/insertion curves, the top-k predictions and the scores.
+It reads the folder's record through :class:`vidxai.pipeline.ExplainResult`.
 """
 from __future__ import annotations
 
@@ -15,8 +16,8 @@ from string import Template
 from typing import Any
 
 from ..errors import InputError
+from ..pipeline import RESULT_FILE, ExplainResult, MethodResult
 
-RESULT_FILE = "result.json"
 REPORT_FILE = "report.html"
 VIDEO_SUFFIXES = (".mp4", ".webm", ".m4v")
 
@@ -45,100 +46,134 @@ def _fmt(v: Any, digits: int = 3) -> str:
     return "-" if v is None else _e(v)
 
 
-def render_html(result: dict, directory: str | os.PathLike) -> str:
-    """The report page for ``result`` (the parsed ``result.json``) whose files live in ``directory``."""
-    directory = Path(directory)
-    fps = float(result.get("video", {}).get("fps") or result.get("fps") or 8.0)
-    video = result.get("video", {})
-    model = result.get("model", {})
-    target = result.get("target", {})
-    name = Path(str(video.get("path", "clip"))).name
-    title = f"vidxai: {name}"
-    meta_bits = []
-    if model:
-        meta_bits.append(f"model <b>{_e(model.get('name', '?'))}</b> ({_e(model.get('input', ''))})")
-    if target:
-        meta_bits.append(f"explained class <b>{_e(target.get('name', ''))}</b> (#{_e(target.get('index', ''))}, "
-                         f"p={_fmt(target.get('probability'))})")
-    if video:
-        meta_bits.append(f"video {_e(video.get('width'))}x{_e(video.get('height'))}, "
-                         f"{_e(video.get('num_frames'))} frames at {_fmt(video.get('fps'), 2)} fps")
-    clip = result.get("clip", {})
-    if clip:
-        meta_bits.append(f"clip {_e(clip.get('mode', ''))}, {len(clip.get('frame_indices', []))} frames explained")
+def _as_result(result: ExplainResult | dict) -> ExplainResult:
+    return result if isinstance(result, ExplainResult) else ExplainResult.from_dict(result)
 
+
+def _meta(r: ExplainResult) -> str:
+    """The line under the title: model, explained class, video and clip."""
+    bits = []
+    if r.model is not None:
+        bits.append(f"model <b>{_e('?' if r.model.name is None else r.model.name)}</b> "
+                    f"({_e('' if r.model.input is None else r.model.input)})")
+    if r.target is not None:
+        t = r.target
+        bits.append(f"explained class <b>{_e('' if t.name is None else t.name)}</b> "
+                    f"(#{_e('' if t.index is None else t.index)}, p={_fmt(t.probability)})")
+    if r.video is not None:
+        v = r.video
+        bits.append(f"video {_e(v.width)}x{_e(v.height)}, {_e(v.num_frames)} frames at {_fmt(v.fps, 2)} fps")
+    if r.clip is not None:
+        bits.append(f"clip {_e(r.clip.mode or '')}, {len(r.clip.frame_indices or [])} frames explained")
+    return " &middot; ".join(bits)
+
+
+def _predictions(r: ExplainResult) -> str:
+    tgt = r.target.index if r.target is not None else None
     rows = []
-    tgt = target.get("index")
-    for p in result.get("predictions", []):
-        prob = float(p.get("probability", 0.0))
-        cls = ' class="target"' if p.get("index") == tgt else ""
-        rows.append(f'<tr{cls}><td class="num">{_e(p.get("index"))}</td><td>{_e(p.get("name"))}</td>'
+    for p in r.predictions:
+        prob = float(p.probability if p.probability is not None else 0.0)
+        cls = ' class="target"' if p.index == tgt else ""
+        rows.append(f'<tr{cls}><td class="num">{_e(p.index)}</td><td>{_e(p.name)}</td>'
                     f'<td class="num">{prob:.3f}</td>'
                     f'<td><span class="bar" style="width:{200 * prob:.0f}px"></span></td></tr>')
-    predictions = ("<table><tr><th>#</th><th>class</th><th>probability</th><th></th></tr>" + "".join(rows) + "</table>"
-                   if rows else "<p>No predictions recorded.</p>")
+    if not rows:
+        return "<p>No predictions recorded.</p>"
+    return "<table><tr><th>#</th><th>class</th><th>probability</th><th></th></tr>" + "".join(rows) + "</table>"
 
-    cards, score_rows, num_videos = [], [], 0
-    for m in result.get("methods", []):
-        desc = f"<p>{_e(m['description'])}</p>" if m.get("description") else ""
-        scores = []
-        for key, label in (("deletion_auc", "deletion AUC"), ("insertion_auc", "insertion AUC")):
-            if m.get(key) is not None:
-                scores.append(f"{label} {_fmt(m[key])}")
-        if m.get("on_target") is not None:
-            scores.append(f"{100 * m['on_target']:.0f}% on the ground truth")
-        if m.get("timing_s") is not None:
-            scores.append(f"{_fmt(m['timing_s'], 2)} s")
-        if m.get("overlay"):
-            num_videos += m["overlay"].lower().endswith(VIDEO_SUFFIXES)
-            cards.append(f'<div class="card"><h3>{_e(m.get("name"))}</h3>{desc}{media(directory, m["overlay"], fps)}'
-                         f'<p>{" &middot; ".join(scores)}</p></div>')
-        if m.get("boundaries"):  # segment methods: the supervoxel borders get their own card
-            num_videos += m["boundaries"].lower().endswith(VIDEO_SUFFIXES)
-            n_seg = f"<p>{m['num_segments']} segments, borders in white</p>" if m.get("num_segments") else ""
-            cards.append(f'<div class="card"><h3>{_e(m.get("name"))} supervoxels</h3>{n_seg}'
-                         f'{media(directory, m["boundaries"], fps)}</div>')
-        score_rows.append(f"<tr><td>{_e(m.get('name'))}</td><td class='num'>{_fmt(m.get('deletion_auc'))}</td>"
-                          f"<td class='num'>{_fmt(m.get('insertion_auc'))}</td>"
-                          f"<td class='num'>{_fmt(m.get('combined'))}</td>"
-                          f"<td class='num'>{_fmt(m.get('timing_s'), 2)}</td></tr>")
 
-    outputs = result.get("outputs", {})
-    grid_html = ""
-    if outputs.get("grid"):
-        grid_html = f'<h2>All methods side by side</h2><div class="wide">{media(directory, outputs["grid"], fps)}</div>'
-        num_videos += outputs["grid"].lower().endswith(VIDEO_SUFFIXES)
-    curves_html = ""
-    if outputs.get("curves"):
+def _is_video(rel: str) -> int:
+    return int(rel.lower().endswith(VIDEO_SUFFIXES))
+
+
+def _method_cards(m: MethodResult, directory: Path, fps: float) -> tuple[list[str], int]:
+    """The overlay card and (segment methods) the supervoxel card of one method, and how many are videos."""
+    desc = f"<p>{_e(m.description)}</p>" if m.description else ""
+    scores = [f"{label} {_fmt(v)}" for v, label in ((m.deletion_auc, "deletion AUC"),
+                                                     (m.insertion_auc, "insertion AUC")) if v is not None]
+    if m.on_target is not None:
+        scores.append(f"{100 * m.on_target:.0f}% on the ground truth")
+    if m.timing_s is not None:
+        scores.append(f"{_fmt(m.timing_s, 2)} s")
+    cards, num_videos = [], 0
+    if m.overlay:
+        num_videos += _is_video(m.overlay)
+        cards.append(f'<div class="card"><h3>{_e(m.name)}</h3>{desc}{media(directory, m.overlay, fps)}'
+                     f'<p>{" &middot; ".join(scores)}</p></div>')
+    if m.boundaries:  # segment methods: the supervoxel borders get their own card
+        num_videos += _is_video(m.boundaries)
+        n_seg = f"<p>{m.num_segments} segments, borders in white</p>" if m.num_segments else ""
+        cards.append(f'<div class="card"><h3>{_e(m.name)} supervoxels</h3>{n_seg}'
+                     f'{media(directory, m.boundaries, fps)}</div>')
+    return cards, num_videos
+
+
+def _scores(methods: list[MethodResult]) -> str:
+    rows = [f"<tr><td>{_e(m.name)}</td><td class='num'>{_fmt(m.deletion_auc)}</td>"
+            f"<td class='num'>{_fmt(m.insertion_auc)}</td><td class='num'>{_fmt(m.combined)}</td>"
+            f"<td class='num'>{_fmt(m.timing_s, 2)}</td></tr>" for m in methods]
+    if not rows:
+        return ""
+    return ("<h2>Scores</h2><table><tr><th>method</th><th>deletion AUC &darr;</th>"
+            "<th>insertion AUC &uarr;</th><th>deletion + 1 - insertion &darr;</th><th>time (s)</th></tr>"
+            + "".join(rows) + "</table>")
+
+
+def _details(r: ExplainResult) -> dict[str, Any]:
+    parts = {"params": r.params, "timings": r.timings, "versions": r.versions, "model": r.model, "clip": r.clip}
+    return {k: (v.to_dict() if hasattr(v, "to_dict") else v) for k, v in parts.items() if v is not None}
+
+
+def render_html(result: ExplainResult | dict, directory: str | os.PathLike) -> str:
+    """The report page for ``result`` (an :class:`~vidxai.pipeline.ExplainResult` or the parsed ``result.json``)
+    whose files live in ``directory``.
+
+    Example::
+
+        page = render_html(ExplainResult.load("out/"), "out/")
+    """
+    directory = Path(directory)
+    r = _as_result(result)
+    video_fps = r.video.fps if r.video is not None else None
+    fps = float(video_fps or r.fps or 8.0)
+    name = Path(str(r.video.path if r.video is not None and r.video.path is not None else "clip")).name
+    cards, num_videos = [], 0
+    for m in r.methods:
+        c, n = _method_cards(m, directory, fps)
+        cards += c
+        num_videos += n
+    grid_html = curves_html = ""
+    if r.outputs.get("grid"):
+        grid = media(directory, r.outputs["grid"], fps)
+        grid_html = f'<h2>All methods side by side</h2><div class="wide">{grid}</div>'
+        num_videos += _is_video(r.outputs["grid"])
+    if r.outputs.get("curves"):
         curves_html = (f'<h2>Deletion and insertion curves</h2><div class="wide">'
-                       f'<img src="{_e(outputs["curves"])}" alt="deletion and insertion curves"></div>')
-    scores_html = ""
-    if score_rows:
-        scores_html = ("<h2>Scores</h2><table><tr><th>method</th><th>deletion AUC &darr;</th>"
-                       "<th>insertion AUC &uarr;</th><th>deletion + 1 - insertion &darr;</th><th>time (s)</th></tr>"
-                       + "".join(score_rows) + "</table>")
-    details = {k: result[k] for k in ("params", "timings", "versions", "model", "clip") if k in result}
+                       f'<img src="{_e(r.outputs["curves"])}" alt="deletion and insertion curves"></div>')
     from .. import __version__
 
     template = Template(resources.files(__package__).joinpath(REPORT_FILE).read_text(encoding="utf-8"))
     return template.safe_substitute(
-        version=_e(__version__), title=_e(title), meta=" &middot; ".join(meta_bits), predictions=predictions,
-        cards="\n".join(cards), grid=grid_html, curves=curves_html, scores=scores_html,
-        details=_e(json.dumps(details, indent=2, default=str)), num_videos=num_videos,
+        version=_e(__version__), title=_e(f"vidxai: {name}"), meta=_meta(r), predictions=_predictions(r),
+        cards="\n".join(cards), grid=grid_html, curves=curves_html, scores=_scores(r.methods),
+        details=_e(json.dumps(_details(r), indent=2, default=str)), num_videos=num_videos,
     )
 
 
-def write_report(directory: str | os.PathLike, result: dict | None = None, filename: str = REPORT_FILE) -> Path:
-    """Write ``directory/report.html`` from ``result`` (default: ``directory/result.json``); returns its path."""
+def write_report(directory: str | os.PathLike, result: ExplainResult | dict | None = None,
+                 filename: str = REPORT_FILE) -> Path:
+    """Write ``directory/report.html`` from ``result`` (default: ``directory/result.json``); returns its path.
+
+    Example::
+
+        write_report("out/")  # after `vidxai explain clip.mp4 --out out/`
+    """
     directory = Path(directory)
     if result is None:
         path = directory / RESULT_FILE
         if not path.is_file():
             raise InputError(f"no {RESULT_FILE} in {directory}: run `vidxai explain VIDEO --out {directory}` first")
-        try:
-            result = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as e:
-            raise InputError(f"cannot read {path}: {e}") from None
+        result = ExplainResult.load(path)
     out = directory / filename
     out.write_text(render_html(result, directory), encoding="utf-8")
     return out
