@@ -6,6 +6,11 @@ Quick use::
     model = vidxai.models.load("synthetic-tiny")
     exp = vidxai.explain(model, "clip.mp4", method="swagv-ig")
     exp.saliency  # (T, H, W) at model-input resolution
+
+The whole ``vidxai explain`` pipeline (videos, curves, result.json) is :func:`vidxai.explain_video`
+(:mod:`vidxai.pipeline`, imported on first use)::
+
+    result = vidxai.explain_video("clip.mp4", "synthetic-tiny", methods=["gradcam"], out="out/")
 """
 from __future__ import annotations
 
@@ -19,4 +24,17 @@ from .models.base import InputSpec, VideoModel  # noqa: E402
 from .models.wrap import wrap  # noqa: E402
 
 __all__ = ["explain", "explain_batch", "predict", "Explanation", "InputSpec", "VideoModel", "wrap", "errors", "VidxaiError",
-           "methods", "models", "__version__"]
+           "methods", "models", "__version__", "pipeline", "explain_video", "ExplainOptions", "ExplainResult"]
+
+_LAZY = {"explain_video": "pipeline", "ExplainOptions": "pipeline", "ExplainResult": "pipeline"}
+
+
+def __getattr__(name: str):
+    """Import :mod:`vidxai.pipeline` (and what it exposes here) on first use, so ``import vidxai`` stays light."""
+    import importlib
+
+    if name == "pipeline":
+        return importlib.import_module(".pipeline", __name__)
+    if name in _LAZY:
+        return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
