@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 import torch
 
-from ..errors import UnknownModelError
+from ..errors import InputError, UnknownModelError
 from ..registry import Registry
 from .base import InputSpec, ModelEntry, VideoModel
 
@@ -42,7 +42,7 @@ def entry(name: str) -> ModelEntry:
 
 
 def load(name: str, weights: str | None = "default", device: str | torch.device | None = None,
-         eval: bool = True, **kwargs) -> VideoModel:  # noqa: A002
+         eval: bool = True, num_frames: int | None = None, **kwargs) -> VideoModel:  # noqa: A002
     """Build the model ``name``.
 
     Args:
@@ -51,12 +51,36 @@ def load(name: str, weights: str | None = "default", device: str | torch.device 
             weight name (e.g. a torchvision enum name) or a local checkpoint path.
         device: where to put the model (default: CPU).
         eval: put the model in eval mode.
+        num_frames: frames per clip (default: the entry's, e.g. 64 for I3D), what ``--frames`` sets for one
+            video; clips are then read with this many frames (see :func:`set_num_frames`).
     """
     _import_zoo()
     model = _REGISTRY.get(name).builder(weights=weights, **kwargs)
+    if num_frames is not None:
+        set_num_frames(model, num_frames)
     if device is not None:
         model = model.to(device)
     return model.eval() if eval else model
+
+
+def set_num_frames(model: VideoModel, num_frames: int) -> VideoModel:
+    """Set the clip length of ``model``'s :class:`InputSpec` (in place; returns the model).
+
+    Raises:
+        InputError: ``num_frames`` is not a whole number, is below the model's minimum, or differs from the
+            length a fixed-length model (``spec.fixed_frames``) accepts.
+    """
+    import dataclasses
+
+    spec = model.spec
+    if isinstance(num_frames, bool) or not isinstance(num_frames, int) or num_frames < 1:
+        raise InputError(f"num_frames must be a whole number >= 1, got {num_frames!r}")
+    if spec.fixed_frames and num_frames != spec.num_frames:
+        raise InputError(f"{model.name} takes exactly {spec.num_frames} frames per clip; got num_frames {num_frames}")
+    if num_frames < spec.min_frames:
+        raise InputError(f"{model.name} needs at least {spec.min_frames} frames per clip; got num_frames {num_frames}")
+    model.spec = dataclasses.replace(spec, num_frames=num_frames)
+    return model
 
 
 def _import_zoo() -> None:
@@ -64,4 +88,4 @@ def _import_zoo() -> None:
     from . import zoo  # noqa: F401
 
 
-__all__ = ["InputSpec", "VideoModel", "ModelEntry", "register", "list", "load", "entries", "entry"]
+__all__ = ["InputSpec", "VideoModel", "ModelEntry", "register", "list", "load", "entries", "entry", "set_num_frames"]
