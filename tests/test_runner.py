@@ -18,7 +18,7 @@ import yaml
 from vidxai.errors import ConfigError, UnknownMethodError
 from vidxai.runner import cache
 from vidxai.runner.config import load_config, parse_config
-from vidxai.runner.run import assigned_batches, run
+from vidxai.runner.run import RunPaths, assigned_batches, run
 
 TESTS = Path(__file__).resolve().parent
 
@@ -97,10 +97,10 @@ def test_run_report_and_rerun_does_nothing(tmp_path):
     md = (out / "report.md").read_text()
     assert "Deletion / insertion" in md and "Localisation error" in md and "| random baseline |" in md
     assert (out / "report.csv").read_text().startswith("method,metric,value")
-    maps, meta = cache.read_shard(out / "cache" / cfg.dataset_key / cfg.model_key / cfg.methods[0].key / "b000000.npz")
-    assert maps["saliency"].dtype == np.float16 and maps["saliency"].shape == (2, 8, 32, 32)
+    maps, meta = cache.read_shard(RunPaths.of(cfg).maps(cfg.methods[0]) / "b000000.npz")
+    assert maps["saliency"].dtype == np.float32 and maps["saliency"].shape == (2, 8, 32, 32)
     n_events = len(events(out))
-    assert n_events == 5 * (1 + 2 + 2)  # per batch: gt, 2 explanations, 2 metric shards
+    assert n_events == 5 * (1 + 2 + 2 * 4)  # per batch: gt, 2 explanations, 2 methods x 4 metric shards
     again = run(cfg, progress=False)
     assert len(events(out)) == n_events  # nothing recomputed
     assert numbers(again) == numbers(report)
@@ -137,14 +137,14 @@ def test_kill_and_resume_matches_uninterrupted_run(tmp_path):
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     partial = len(events(out))
-    assert 0 < partial < 25
+    assert 0 < partial < 55
     result = subprocess.run([sys.executable, "-m", "vidxai", "run", str(path), "--quiet"], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr[-800:]
     ev = Counter((e["kind"], e["batch"], e["method"]) for e in events(out))
     assert max(ev.values()) == 1  # nothing done twice
     # Everything done: every shard exists. (The kill may land between a shard's rename and its event line,
     # so one event can be missing although its work is saved.)
-    assert len(list((out / "cache").rglob("b*.npz"))) == 25 and len(ev) >= 24
+    assert len(list((out / "cache").rglob("b*.npz"))) == 55 and len(ev) >= 54
     assert not list(out.rglob("*.tmp"))
     resumed = json.loads((out / "report.json").read_text())
     assert numbers(resumed) == numbers(reference)

@@ -21,6 +21,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="override a top-level config key (YAML value), e.g. --set batch_size=8")
     p.add_argument("--output", help="output folder (overrides the config's)")
     p.add_argument("--fresh", action="store_true", help="delete the output folder's cache first (no resume)")
+    p.add_argument("--fail-fast", action="store_true",
+                   help="stop at the first method that raises (default: record it, finish the other methods, "
+                        "exit non-zero naming it; a rerun retries it)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=run)
 
@@ -30,6 +33,7 @@ def run(args: argparse.Namespace) -> int:
 
     from ..errors import ConfigError
     from ..runner.config import load_config
+    from ..runner.run import MethodFailedError
     from ..runner.run import run as run_config
 
     overrides = {}
@@ -41,9 +45,19 @@ def run(args: argparse.Namespace) -> int:
     if args.output:
         overrides["output"] = args.output
     cfg = load_config(args.config, overrides)
-    report = run_config(cfg, phases=tuple(args.phase), progress=not args.quiet, fresh=args.fresh)
+    try:
+        report = run_config(cfg, phases=tuple(args.phase), progress=not args.quiet, fresh=args.fresh,
+                            keep_going=not args.fail_fast)
+    except MethodFailedError as e:
+        if e.report is not None:
+            _summary(e.report, cfg)
+        raise  # printed as one line by the CLI, with a non-zero exit status
     if report is not None:
-        print(f"{report['clips']} clips, {len(report['methods'])} methods -> {cfg.output / 'report.md'}")
-        if report["failed_clips"]:
-            print(f"{len(report['failed_clips'])} clips failed to load (listed in the report)")
+        _summary(report, cfg)
     return 0
+
+
+def _summary(report: dict, cfg) -> None:
+    print(f"{report['clips']} clips, {len(report['methods'])} methods -> {cfg.output / 'report.md'}")
+    if report["failed_clips"]:
+        print(f"{len(report['failed_clips'])} clips failed to load (listed in the report)")

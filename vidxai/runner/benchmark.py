@@ -113,7 +113,7 @@ def _sanity(cfg: RunConfig, runner, method: MethodSpec, clips: int) -> float:
 def run_benchmark(methods: Sequence[str | MethodSpec] | None = None, settings: BenchmarkSettings | None = None,
                   progress: bool = True) -> dict[str, Any]:
     """Run the benchmark; returns ``{"methods": {name: {measure: value}}, "ranking": [...], ...}``."""
-    from .run import Runner
+    from .run import MethodFailedError, Runner, failure_message
 
     s = settings or BenchmarkSettings()
     specs = [m if isinstance(m, MethodSpec) else MethodSpec(m) for m in (methods or default_methods())]
@@ -123,6 +123,8 @@ def run_benchmark(methods: Sequence[str | MethodSpec] | None = None, settings: B
     cfg = _config(s, specs, model, "action", "action", evaluate)
     runner = Runner(cfg, progress=progress)
     runner.run()
+    if runner.stats.failures:  # the ranking would compare a method with holes against complete ones
+        raise MethodFailedError(failure_message(runner.stats.failures, cfg.output), runner.stats.failures)
     from .report import summarise
 
     summary = summarise(cfg, runner.paths)

@@ -1,10 +1,18 @@
-"""The result cache: float16 compressed shards, written atomically, keyed by (dataset, model, method, batch).
+"""The result cache: compressed shards, written atomically, keyed by everything that changes their content.
 
-Layout under ``<output>/cache/<dataset key>/<model key>/``::
+Layout under ``<output>/cache/v<VERSION>/<dataset key>/<model key>/``::
 
-    <method key>/b000012.npz     explanation maps of batch 12 (float16) + JSON metadata (clip ids, timings...)
-    metrics/<method key>/b000012.npz   per-clip metric results of that batch
-    gt/b000012.npz               ground truth and predictions of batch 12
+    gt-<target>/b000012.npz                      ground truth, predictions and explained classes of batch 12
+    maps/<explain key>/b000012.npz               explanation maps of batch 12 + JSON metadata (clip ids, timings)
+    metrics/<explain key>/<metric key>/b000012.npz   per-clip results of one metric on those maps
+
+The explain key holds the method, its parameters, the target and the seed; the metric key the metric's
+options (see :func:`vidxai.runner.config.explain_key` and :func:`~vidxai.runner.config.metric_key`). So
+re-running a config with another setting in the same folder computes what that setting changes and keeps both.
+
+Floating-point arrays are stored as float32: float16 rounded close saliency values onto one another and
+flushed small gradients to zero, which created ties that changed the deletion/insertion order and the
+pointing game's peak. :data:`VERSION` is part of the path, so caches of another format are never mixed in.
 
 A shard is written to a temporary file and renamed, so a crash leaves either the whole shard or nothing:
 that is what makes runs resumable without losing or repeating work.
@@ -18,16 +26,20 @@ from typing import Any, Callable, IO
 
 import numpy as np
 
+#: Cache format version (part of the cache path). 2: float32 maps and per-setting keys (1 stored float16 maps).
+VERSION = 2
+
 
 def shard_name(batch_index: int) -> str:
     return f"b{batch_index:06d}.npz"
 
 
 def write_shard(path: Path, arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> None:
-    """Atomically write ``arrays`` (float arrays stored as float16) and ``meta`` (JSON) to ``path``."""
+    """Atomically write ``arrays`` (floating-point arrays as float32) and ``meta`` (JSON) to ``path``."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    packed = {k: (v.astype(np.float16) if v.dtype.kind == "f" and v.dtype != np.float16 and k not in meta.get(
-        "keep_float32", []) else v) for k, v in arrays.items()}
+    # float32, never float16: metrics rank voxels, and float16 turns distinct values into ties (module docstring)
+    packed = {k: (v.astype(np.float32) if v.dtype.kind == "f" and v.dtype != np.float32 else v)
+              for k, v in arrays.items()}
     packed["__meta__"] = np.frombuffer(json.dumps(meta, default=_json_default).encode(), dtype=np.uint8)
     atomic_write(path, lambda f: np.savez_compressed(f, **packed))
 

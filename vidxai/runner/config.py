@@ -6,7 +6,7 @@ Example (see ``configs/``)::
     output: runs/ci-synthetic          # relative paths are relative to the current directory
     seed: 0
     device: auto                       # auto | cpu | cuda | cuda:1
-    model: {name: synthetic-tiny, weights: default}
+    model: {name: synthetic-tiny, weights: default, num_frames: 16}   # num_frames: optional clip length
     dataset: {type: synthetic, num_clips: 16, seed: 1000}
     batch_size: 4
     num_workers: 0
@@ -31,6 +31,11 @@ from typing import Any
 from ..errors import ConfigError
 
 KNOWN_METRICS = ("deletion", "localization", "pointing", "temporal")
+
+#: Metric options that never change a cached value: ``chunk_size`` only sets how many clips go through the model
+#: at once, ``calibration_fraction`` is applied by the report to the cached per-clip IoUs. They are left out of
+#: the cache keys, so changing them reuses the cache; every other option is part of its metric's key.
+NOT_IN_KEY = {"deletion": ("chunk_size",), "localization": ("calibration_fraction",)}
 
 
 @dataclass
@@ -74,9 +79,47 @@ class RunConfig:
         return f"{self.dataset.get('type', 'custom')}-{param_hash(self.dataset)}"
 
 
+def explain_key(method: MethodSpec, target: str, seed: int) -> str:
+    """Cache key of a method's maps within a dataset and model: every setting that changes them.
+
+    The parameters, the explained class (``target``) and the seed (batch ``k`` is explained after seeding the
+    global generators with ``seed + k``, which methods may draw from) all change the maps.
+    """
+    return f"{method.name}-{param_hash({'params': method.params, 'target': target, 'seed': int(seed)})}"
+
+
+def metric_key(metric: str, options: dict[str, Any]) -> str:
+    """Cache key of one metric's per-clip results of one method's maps: its options, less :data:`NOT_IN_KEY`."""
+    kept = {k: v for k, v in options.items() if k not in NOT_IN_KEY.get(metric, ())}
+    return f"{metric}-{param_hash(kept)}"
+
+
 def param_hash(params: dict[str, Any]) -> str:
     """A short stable hash of a JSON-able parameter dict (key order does not matter)."""
     return hashlib.sha256(json.dumps(params, sort_keys=True, default=str).encode()).hexdigest()[:10]
+
+
+def check_model_options(model: dict[str, Any], source: str = "<dict>") -> None:
+    """Reject options a registry model's builder does not take (before any work, as one line).
+
+    ``num_frames`` is always allowed: :func:`vidxai.models.load` sets the clip length with it. A ``builder``
+    of your own receives the options as they are.
+    """
+    if "builder" in model:
+        return
+    import inspect
+
+    from .. import models
+
+    builder = models.entry(model["name"]).builder  # an unknown name fails here, with suggestions
+    params = inspect.signature(builder).parameters
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        return
+    known = {"name", "weights", "num_frames"} | set(params)
+    unknown = sorted(set(model) - known)
+    if unknown:
+        raise ConfigError(f"{source}: model {model['name']!r} has no option(s) {unknown}; "
+                          f"it takes {', '.join(sorted(known - {'name'}))}")
 
 
 def load_config(path: str | os.PathLike, overrides: dict[str, Any] | None = None) -> RunConfig:
@@ -122,6 +165,7 @@ def parse_config(raw: dict[str, Any], source: str = "<dict>") -> RunConfig:
     if "name" not in model and "builder" not in model:
         raise ConfigError(f"{source}: model needs a 'name' (or a 'builder': 'module:function')")
     model.setdefault("name", str(model.get("builder", "")).rpartition(":")[2])
+    check_model_options(model, source)
     dataset = raw["dataset"]
     if not isinstance(dataset, dict) or not ("type" in dataset or "builder" in dataset):
         raise ConfigError(f"{source}: dataset must be a mapping with a 'type' (or a 'builder': 'module:function')")

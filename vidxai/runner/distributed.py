@@ -52,3 +52,18 @@ def resolve_device(device: str, info: DistInfo) -> torch.device:
     if device == "cuda" and info.initialised:
         return torch.device(f"cuda:{info.local_rank}")
     return torch.device(device)
+
+
+def broadcast_text(info: DistInfo, text: str) -> str:
+    """Rank 0's ``text`` on every rank (a no-op without torchrun).
+
+    Used where rank 0 alone decides whether the run can go on (the output lock): a rank that learns of the
+    failure ends too, instead of waiting forever in a barrier for a rank 0 that has given up.
+    """
+    if not info.initialised:
+        return text
+    # nccl moves the pickled object through this rank's GPU; the current CUDA device may not be that one
+    device = torch.device("cuda", info.local_rank) if dist.get_backend() == "nccl" else torch.device("cpu")
+    box = [text]
+    dist.broadcast_object_list(box, src=0, device=device)
+    return str(box[0])

@@ -26,7 +26,7 @@ def evaluate_batch(model, x: torch.Tensor, targets: torch.Tensor, maps: dict[str
         maps: the explanation shard (``saliency`` and maybe ``segmentation``).
         gt: the ground-truth shard (``boxes``, ``masks``, ``distractor_masks``, ``action_interval``).
         settings: the config's ``evaluate`` section, ``{metric: options}``.
-        seed: seeds the deletion/insertion tie-breaking order.
+        seed: seeds the deletion/insertion tie-breaking order and the pointing game's choice among tied maxima.
     """
     from .. import metrics
 
@@ -50,13 +50,17 @@ def evaluate_batch(model, x: torch.Tensor, targets: torch.Tensor, maps: dict[str
     boxes = torch.as_tensor(gt["boxes"], dtype=torch.float32, device=device) if "boxes" in gt else None
     masks = torch.as_tensor(gt["masks"], device=device).bool() if "masks" in gt else None
     if "localization" in settings and boxes is not None:
-        schemes = settings["localization"].get("schemes", SCHEMES)
-        for scheme in schemes:
-            out[f"loc_iou_{scheme}"] = _np(metrics.localization_iou(sal, boxes, scheme=scheme))
+        opts = settings["localization"]
+        extra = {k: opts[k] for k in ("largest_component", "normalize") if k in opts}
+        for scheme in opts.get("schemes", SCHEMES):
+            out[f"loc_iou_{scheme}"] = _np(metrics.localization_iou(sal, boxes, scheme=scheme, **extra))
     if "pointing" in settings and (masks is not None or boxes is not None):
         region = masks if masks is not None else boxes
         opts = settings["pointing"]
-        out["pointing_hit"] = _np(metrics.pointing_game(sal, region, tolerance=opts.get("tolerance", 0)))
+        # every option is passed on: an option that was accepted but ignored would be keyed but not applied
+        out["pointing_hit"] = _np(metrics.pointing_game(sal, region, tolerance=opts.get("tolerance", 0),
+                                                        per=opts.get("per", "frame"), ties=opts.get("ties", "random"),
+                                                        seed=seed))
         if masks is None:
             from ..metrics.boxes import boxes_to_masks
 

@@ -18,11 +18,12 @@ import torch
 from . import cache
 from .config import RunConfig
 
-def collect(folder: Path) -> tuple[dict[str, np.ndarray], list[str]]:
-    """Concatenate the shards of ``folder`` in batch order: ``(arrays, clip ids)``."""
+def collect(folder: Path, batches: set[int] | None = None) -> tuple[dict[str, np.ndarray], list[str]]:
+    """Concatenate the shards of ``folder`` in batch order (only ``batches`` when given): ``(arrays, clip ids)``."""
     arrays: dict[str, list[np.ndarray]] = {}
     ids: list[str] = []
-    for k in sorted(cache.done_batches(folder)):
+    done = cache.done_batches(folder)
+    for k in sorted(done if batches is None else done & batches):
         a, meta = cache.read_shard(folder / cache.shard_name(k))
         ids += meta["clip_ids"]
         for key, val in a.items():
@@ -30,20 +31,48 @@ def collect(folder: Path) -> tuple[dict[str, np.ndarray], list[str]]:
     return {k: np.concatenate(v) for k, v in arrays.items()}, ids
 
 
+def collect_method(config: RunConfig, paths, method) -> tuple[dict[str, np.ndarray], list[str]]:
+    """The per-clip results of ``method`` under this config's settings: every configured metric plus the time
+    per clip, over the batches where all of them are done. Returns ``(arrays, clip ids)``."""
+    folders = [paths.metrics(method, metric, opts) for metric, opts in config.evaluate.items()]
+    batches = cache.done_batches(paths.maps(method))
+    for f in folders:
+        batches &= cache.done_batches(f)
+    arrays: dict[str, np.ndarray] = {}
+    for f in folders:
+        arrays.update(collect(f, batches)[0])
+    ids: list[str] = []
+    seconds: list[np.ndarray] = []
+    for k in sorted(batches):  # the time is in the maps' metadata: no need to load the maps themselves
+        meta = cache.read_meta(paths.maps(method) / cache.shard_name(k))
+        ids += meta["clip_ids"]
+        seconds.append(np.full(len(meta["clip_ids"]), meta["seconds_per_clip"], np.float64))
+    if seconds:
+        arrays["seconds_per_clip"] = np.concatenate(seconds)
+    return arrays, ids
+
+
 def summarise(config: RunConfig, paths) -> dict[str, Any]:
     """The report as a JSON-able dict."""
+    from .run import read_failures
+
     gt, ids = collect(paths.gt())
     n = len(ids)
     frac = float(config.evaluate.get("localization", {}).get("calibration_fraction", 0.25))
     errors = []
     for k in sorted(cache.done_batches(paths.gt())):
         errors += cache.read_meta(paths.gt() / cache.shard_name(k))["errors"]
+    keys = {paths.explain_key(m) for m in config.methods}
+    failed = [r for r in read_failures(config.output) if r.get("key") in keys]
     methods: dict[str, Any] = {}
     for m in config.methods:
-        arrays, mids = collect(paths.metrics(m))
-        entry: dict[str, Any] = {"name": m.name, "key": m.key, "params": m.params, "clips": len(mids)}
+        arrays, mids = collect_method(config, paths, m)
+        entry: dict[str, Any] = {"name": m.name, "key": paths.explain_key(m), "params": m.params, "clips": len(mids)}
         if len(mids) != n:
             entry["incomplete"] = f"{len(mids)} of {n} clips evaluated"
+        mine = [r for r in failed if r["key"] == entry["key"]]
+        if mine:
+            entry["failed"] = f"{mine[0]['phase']}, batch {mine[0]['batch']}: {mine[0]['error']}"
         for key in ("deletion_auc", "insertion_auc", "combined", "seconds_per_clip", "pointing_hit", "energy_in_gt",
                     "energy_on_distractors"):
             if key in arrays:
@@ -68,8 +97,8 @@ def summarise(config: RunConfig, paths) -> dict[str, Any]:
     for f in sorted((Path(config.output) / "throughput").glob("rank*.json")):
         throughput.append(json.loads(f.read_text()))
     return {"name": config.name, "model": config.model, "dataset": config.dataset, "clips": n,
-            "failed_clips": errors, "target": config.target, "seed": config.seed,
-            "calibration_fraction": frac, "methods": methods, "throughput": throughput}
+            "failed_clips": errors, "failed_methods": failed, "target": config.target, "seed": config.seed,
+            "evaluate": config.evaluate, "calibration_fraction": frac, "methods": methods, "throughput": throughput}
 
 
 def _mean_sem(v: np.ndarray) -> dict[str, float]:
@@ -135,6 +164,10 @@ def markdown(report: dict[str, Any]) -> str:
             lines.append(f"| {t['rank']} | {t['device']} | {t['clips']} | {t['batches']} | {t['skipped_batches']} | "
                          f"{t['wall_seconds']:.1f} | {'-' if cps is None else f'{cps:.2f}'} |")
         lines.append("")
+    failed = {title: e["failed"] for title, e in ms.items() if "failed" in e}
+    if failed:
+        lines += ["## Methods that failed (run again to retry them)", ""]
+        lines += [f"- {title}: {why}" for title, why in failed.items()] + [""]
     if report["failed_clips"]:
         lines += ["## Clips that failed to load", ""] + [f"- {e['clip_id']}: {e['error']}" for e in report["failed_clips"]]
     return "\n".join(lines) + "\n"

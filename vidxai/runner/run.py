@@ -2,16 +2,23 @@
 
 Work is cut into global batches: batch ``k`` holds clips ``[k*B, (k+1)*B)`` of the dataset, and with
 ``torchrun`` rank ``r`` of ``W`` takes the batches with ``k % W == r``, so every clip is processed exactly
-once (no padded duplicates). For each batch the runner writes, each atomically (see :mod:`.cache`):
+once (no padded duplicates). For each batch the runner writes, each atomically (see :mod:`.cache` for the
+layout and the keys):
 
-1. ``gt/bK.npz``: labels, logits, explained targets, boxes/masks/action intervals where the data has them;
-2. ``<method key>/bK.npz``: the explanation maps of every method (float16) with their timings;
-3. ``metrics/<method key>/bK.npz``: the per-clip metric results, computed from the cached maps (deletion and
-   insertion re-run the model).
+1. ``gt-<target>/bK.npz``: labels, logits, explained targets, boxes/masks/action intervals where the data has them;
+2. ``maps/<explain key>/bK.npz``: the explanation maps of every method (float32) with their timings;
+3. ``metrics/<explain key>/<metric key>/bK.npz``: one metric's per-clip results, computed from the cached maps
+   (deletion and insertion re-run the model).
 
 A shard that exists is complete, so a rerun after a crash or SIGKILL does exactly the missing work; every
 batch is seeded with ``seed + k``, so resumed and sharded runs give the same numbers as an uninterrupted
-single-process run. When every rank is done, rank 0 merges the metric shards into the report
+single-process run. Every setting that changes a shard is part of its key, so a rerun with another target,
+seed or metric option computes what changed and never reports old numbers under new settings.
+
+A method that raises does not stop the others (``keep_going``, the default): its failure (method, batch, one
+line of error) is logged in ``failures/rankNNN.json`` and the report, it is skipped for the rest of the run,
+and the run ends with :class:`MethodFailedError` naming it; a rerun retries it. Only one run may use an output
+folder at a time (:mod:`.lock`). When every rank is done, rank 0 merges the metric shards into the report
 (:mod:`.report`): tables shaped like the thesis' 4.2 (deletion/insertion), 4.3 (localisation error per
 threshold scheme) and 4.4 (time per clip).
 """
@@ -28,37 +35,66 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..errors import ConfigError
+from ..errors import ConfigError, VidxaiError
 from . import cache
-from .config import MethodSpec, RunConfig
-from .distributed import DistInfo, barrier, init_distributed, resolve_device, shutdown
+from .config import MethodSpec, RunConfig, explain_key, metric_key
+from .distributed import DistInfo, barrier, broadcast_text, init_distributed, resolve_device, shutdown
+from .lock import OutputInUseError, OutputLock, lock_path
 
 PHASES = ("explain", "evaluate", "report")
 
 
+class MethodFailedError(VidxaiError):
+    """One or more methods raised during a run; the other methods' results were kept (see the module docstring).
+
+    Attributes:
+        failures: one record per failed method: ``method``, ``key``, ``phase``, ``batch``, ``rank``, ``error``.
+        report: the report of the run (on rank 0 when the report phase ran), else None.
+    """
+
+    def __init__(self, message: str, failures: list[dict[str, Any]] | None = None,
+                 report: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.failures = list(failures or [])
+        self.report = report
+
+
 @dataclass
 class RunPaths:
-    """Where a run keeps its cache, logs and report."""
+    """Where a run keeps its cache, logs and report (see :mod:`.cache` for the layout)."""
 
     output: Path
     dataset_key: str
     model_key: str
+    target: str = "top1"
+    seed: int = 0
+
+    @classmethod
+    def of(cls, cfg: RunConfig) -> RunPaths:
+        return cls(Path(cfg.output), cfg.dataset_key, cfg.model_key, cfg.target, cfg.seed)
 
     @property
     def root(self) -> Path:
-        return self.output / "cache" / self.dataset_key / self.model_key
+        return self.output / "cache" / f"v{cache.VERSION}" / self.dataset_key / self.model_key
 
     def gt(self) -> Path:
-        return self.root / "gt"
+        return self.root / f"gt-{self.target}"
+
+    def explain_key(self, method: MethodSpec) -> str:
+        return explain_key(method, self.target, self.seed)
 
     def maps(self, method: MethodSpec) -> Path:
-        return self.root / method.key
+        return self.root / "maps" / self.explain_key(method)
 
-    def metrics(self, method: MethodSpec) -> Path:
-        return self.root / "metrics" / method.key
+    def metrics(self, method: MethodSpec, metric: str, options: dict[str, Any]) -> Path:
+        return self.root / "metrics" / self.explain_key(method) / metric_key(metric, options)
 
     def events(self, rank: int) -> Path:
         return self.output / "events" / f"rank{rank:03d}.jsonl"
+
+    def failures(self, rank: int | None = None) -> Path:
+        folder = self.output / "failures"
+        return folder if rank is None else folder / f"rank{rank:03d}.json"
 
 
 @dataclass
@@ -70,22 +106,38 @@ class RankStats:
     clips: int = 0
     skipped_batches: int = 0
     errors: list[str] = field(default_factory=list)
+    failures: list[dict[str, Any]] = field(default_factory=list)
     method_seconds: dict[str, float] = field(default_factory=dict)
     wall_seconds: float = 0.0
 
 
 def build_model(cfg: dict[str, Any], device: torch.device):
-    """The config's model: a registry entry (``name``, ``weights``, builder options), or your own builder
-    ``builder: "package.module:function"`` called with the remaining options (it returns a VideoModel or an
-    ``nn.Module``, which is wrapped)."""
+    """The config's model: a registry entry (``name``, ``weights``, ``num_frames``, builder options), or your own
+    builder ``builder: "package.module:function"`` called with the remaining options (it returns a VideoModel or an
+    ``nn.Module``, which is wrapped).
+
+    ``num_frames`` sets the clip length (the model's ``InputSpec.num_frames``, which the datasets read), as
+    :func:`vidxai.models.load` does; your own builder gets it when it takes it, else it is set on what it returns.
+    """
     opts = {k: v for k, v in cfg.items() if k not in ("name", "weights", "builder")}
     if "builder" in cfg:
+        import inspect
+
         from ..api import as_model
+        from ..models import set_num_frames
         from .datasets import import_object
 
         fn = import_object(cfg["builder"], "model builder")
-
-        return as_model(fn(**opts), device=device).eval()
+        frames = opts.pop("num_frames", None)
+        try:
+            params = inspect.signature(fn).parameters
+        except (TypeError, ValueError):
+            params = {}
+        takes = "num_frames" in params or any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+        if frames is not None and takes:
+            opts["num_frames"] = frames
+        model = as_model(fn(**opts), device=device).eval()
+        return set_num_frames(model, frames) if frames is not None else model
     from ..models import load
 
     return load(cfg["name"], weights=cfg.get("weights", "default"), device=device, **opts)
@@ -101,22 +153,33 @@ def batch_indices(k: int, num_clips: int, batch_size: int) -> list[int]:
 
 
 class Runner:
-    """Runs one config on this process's share of the data. See the module docstring."""
+    """Runs one config on this process's share of the data. See the module docstring.
+
+    Args:
+        config: the run config.
+        phases: which of ``explain``, ``evaluate`` (and ``report``, done by :func:`run`) to do.
+        progress: show a progress bar.
+        dist: this process's place under ``torchrun`` (default: a single process).
+        keep_going: when a method raises, record it and go on with the others (default); False raises
+            :class:`MethodFailedError` at the first failure.
+    """
 
     def __init__(self, config: RunConfig, phases: tuple[str, ...] = PHASES, progress: bool = True,
-                 dist: DistInfo | None = None) -> None:
+                 dist: DistInfo | None = None, keep_going: bool = True) -> None:
         bad = set(phases) - set(PHASES)
         if bad:
             raise ConfigError(f"unknown phase(s) {sorted(bad)}; use {', '.join(PHASES)}")
         self.cfg = config
         self.phases = phases
         self.progress = progress
+        self.keep_going = keep_going
         self.dist = dist or DistInfo()
         self.device = resolve_device(config.device, self.dist)
         self._model = None
         self._dataset = None
-        self.paths = RunPaths(Path(config.output), config.dataset_key, config.model_key)
+        self.paths = RunPaths.of(config)
         self.stats = RankStats(self.dist.rank)
+        self.failed: set[str] = set()  # explain keys of the methods that raised in this run
 
     # -- lazily built pieces -----------------------------------------------------------------------
     @property
@@ -144,14 +207,35 @@ class Runner:
             f.write(json.dumps({"kind": kind, "batch": k, "method": method, "rank": self.dist.rank,
                                 "time": time.time()}) + "\n")
 
-    def _pending(self, k: int) -> tuple[bool, list[MethodSpec], list[MethodSpec]]:
+    def _pending(self, k: int) -> tuple[bool, list[MethodSpec], list[tuple[MethodSpec, str, dict[str, Any]]]]:
+        """What batch ``k`` still needs: its gt shard, the methods to explain, the (method, metric, options) to
+        evaluate. Methods that failed earlier in this run are left out (a rerun retries them)."""
         name = cache.shard_name(k)
         need_gt = not (self.paths.gt() / name).exists()
-        explain = [m for m in self.cfg.methods if "explain" in self.phases and not (self.paths.maps(m) / name).exists()]
+        live = [m for m in self.cfg.methods if self.paths.explain_key(m) not in self.failed]
+        explain = [m for m in live if "explain" in self.phases and not (self.paths.maps(m) / name).exists()]
         evaluate = []
-        if "evaluate" in self.phases and self.cfg.evaluate:
-            evaluate = [m for m in self.cfg.methods if not (self.paths.metrics(m) / name).exists()]
+        if "evaluate" in self.phases:
+            evaluate = [(m, metric, opts) for m in live for metric, opts in self.cfg.evaluate.items()
+                        if not (self.paths.metrics(m, metric, opts) / name).exists()]
         return need_gt, explain, evaluate
+
+    def _failed(self, k: int, m: MethodSpec, phase: str, error: Exception) -> None:
+        """Record that ``m`` raised on batch ``k``; re-raise unless keep_going."""
+        key = self.paths.explain_key(m)
+        record = {"method": m.title, "name": m.name, "key": key, "phase": phase, "batch": k,
+                  "rank": self.dist.rank, "error": one_line(error)}
+        self.failed.add(key)
+        self.stats.failures.append(record)
+        self._log_event("failed", k, key)
+        # A method that raised half-way may leave hooks or swapped modules on the model: the other methods get a
+        # freshly built one, so their maps are those of the clean model.
+        self._model = None
+        if self.device.type == "cuda":
+            torch.cuda.empty_cache()
+        if not self.keep_going:
+            self._write_stats()
+            raise MethodFailedError(failure_message([record], self.cfg.output, keep_going=False), [record]) from error
 
     # -- the work ----------------------------------------------------------------------------------
     def run(self) -> RankStats:
@@ -205,7 +289,8 @@ class Runner:
                 self._process_batch(k, items)
                 self.stats.batches += 1
                 bar.update(1)
-                bar.set_postfix(clips=self.stats.clips, errors=len(self.stats.errors))
+                bar.set_postfix(clips=self.stats.clips, errors=len(self.stats.errors),
+                                failed_methods=len(self.failed))
         finally:
             bar.close()
 
@@ -223,9 +308,17 @@ class Runner:
         gt, gt_meta = cache.read_shard(self.paths.gt() / name)
         targets = torch.as_tensor(gt["targets"], dtype=torch.long, device=self.device)
         for m in explain:
-            self._explain(k, m, x, targets, gt_meta)
-        for m in evaluate:
-            self._evaluate(k, m, x, targets, gt, gt_meta)
+            try:
+                self._explain(k, m, x, targets, gt_meta)
+            except Exception as e:  # noqa: BLE001 - one method's bug must not cost the others their work
+                self._failed(k, m, "explain", e)
+        for m, metric, opts in evaluate:
+            if self.paths.explain_key(m) in self.failed:  # its maps failed just now
+                continue
+            try:
+                self._evaluate(k, m, metric, opts, x, targets, gt, gt_meta)
+            except Exception as e:  # noqa: BLE001
+                self._failed(k, m, f"evaluate {metric}", e)
         self.stats.clips += len(good)
 
     def _write_gt(self, k: int, good: list[dict], errors: list[dict], x: torch.Tensor | None) -> None:
@@ -252,8 +345,7 @@ class Runner:
         else:
             arrays.update(labels=np.zeros(0, np.int64), targets=np.zeros(0, np.int64))
         meta = {"batch": k, "clip_ids": [it["clip_id"] for it in good], "errors": errors,
-                "frame_indices": [list(map(int, it.get("frame_indices", []))) for it in good],
-                "keep_float32": ["logits", "boxes"]}
+                "frame_indices": [list(map(int, it.get("frame_indices", []))) for it in good]}
         cache.write_shard(self.paths.gt() / cache.shard_name(k), arrays, meta)
         self._log_event("gt", k)
 
@@ -281,31 +373,30 @@ class Runner:
             arrays["saliency"] = result.saliency.detach().float().cpu().numpy()
             if result.segmentation is not None:
                 arrays["segmentation"] = result.segmentation.detach().cpu().numpy().astype(np.int32)
-        self.stats.method_seconds[m.key] = self.stats.method_seconds.get(m.key, 0.0) + seconds
+        key = self.paths.explain_key(m)
+        self.stats.method_seconds[key] = self.stats.method_seconds.get(key, 0.0) + seconds
         per_clip = seconds / max(1, 0 if x is None else x.shape[0])
-        meta = {"batch": k, "method": m.name, "params": m.params, "clip_ids": gt_meta["clip_ids"],
-                "seconds": seconds, "seconds_per_clip": per_clip, "batch_size": 0 if x is None else x.shape[0],
-                "device": str(self.device)}
+        meta = {"batch": k, "method": m.name, "params": m.params, "target": self.cfg.target, "seed": self.cfg.seed,
+                "clip_ids": gt_meta["clip_ids"], "seconds": seconds, "seconds_per_clip": per_clip,
+                "batch_size": 0 if x is None else x.shape[0], "device": str(self.device)}
         cache.write_shard(self.paths.maps(m) / cache.shard_name(k), arrays, meta)
-        self._log_event("explain", k, m.key)
+        self._log_event("explain", k, key)
 
-    def _evaluate(self, k: int, m: MethodSpec, x: torch.Tensor | None, targets: torch.Tensor,
-                  gt: dict[str, np.ndarray], gt_meta: dict) -> None:
+    def _evaluate(self, k: int, m: MethodSpec, metric: str, options: dict[str, Any], x: torch.Tensor | None,
+                  targets: torch.Tensor, gt: dict[str, np.ndarray], gt_meta: dict) -> None:
         from .evaluate import evaluate_batch
 
         shard = self.paths.maps(m) / cache.shard_name(k)
         if not shard.exists():
             return  # explain phase not run for this batch yet
-        maps, maps_meta = cache.read_shard(shard)
+        maps, _ = cache.read_shard(shard)
         arrays: dict[str, np.ndarray] = {}
         if x is not None:
             self._seed(k)
-            arrays = evaluate_batch(self.model, x, targets, maps, gt, self.cfg.evaluate, seed=self.cfg.seed + k)
-        arrays["seconds_per_clip"] = np.full(len(gt_meta["clip_ids"]), maps_meta["seconds_per_clip"], np.float32)
-        meta = {"batch": k, "method": m.name, "clip_ids": gt_meta["clip_ids"],
-                "keep_float32": sorted(arrays)}
-        cache.write_shard(self.paths.metrics(m) / cache.shard_name(k), arrays, meta)
-        self._log_event("evaluate", k, m.key)
+            arrays = evaluate_batch(self.model, x, targets, maps, gt, {metric: options}, seed=self.cfg.seed + k)
+        meta = {"batch": k, "method": m.name, "metric": metric, "options": options, "clip_ids": gt_meta["clip_ids"]}
+        cache.write_shard(self.paths.metrics(m, metric, options) / cache.shard_name(k), arrays, meta)
+        self._log_event("evaluate", k, f"{self.paths.explain_key(m)}/{metric}")
 
     def _write_stats(self) -> None:
         path = self.cfg.output / "throughput" / f"rank{self.dist.rank:03d}.json"
@@ -316,26 +407,67 @@ class Runner:
             "errors": s.errors, "wall_seconds": s.wall_seconds, "method_seconds": s.method_seconds,
             "clips_per_second": s.clips / s.wall_seconds if s.wall_seconds > 0 else None,
             "device": str(self.device)}, indent=2))
+        # rewritten (empty when all went well) on every run, so a retried method's old failure does not linger
+        cache.atomic_write(self.paths.failures(self.dist.rank),
+                           lambda f: f.write(json.dumps(s.failures, indent=2).encode()))
+
+
+def one_line(error: BaseException, limit: int = 300) -> str:
+    """``error`` as one short line (vidxai errors as they read, others prefixed with their type)."""
+    text = " ".join(str(error).split())
+    if not isinstance(error, VidxaiError):
+        text = f"{type(error).__name__}: {text}" if text else type(error).__name__
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
+def read_failures(output: str | os.PathLike) -> list[dict[str, Any]]:
+    """Every rank's failure records of the last run in ``output`` (see :class:`MethodFailedError`)."""
+    found: list[dict[str, Any]] = []
+    for f in sorted((Path(output) / "failures").glob("rank*.json")):
+        try:
+            found += json.loads(f.read_text())
+        except (OSError, ValueError):
+            continue
+    return found
+
+
+def failure_message(failures: list[dict[str, Any]], output: str | os.PathLike, keep_going: bool = True) -> str:
+    """One line naming the failed methods and the first error of each."""
+    first: dict[str, dict[str, Any]] = {}
+    for r in failures:
+        first.setdefault(r["method"], r)
+    parts = [f"{name} ({r['phase']}, batch {r['batch']}: {r['error']})" for name, r in first.items()]
+    msg = f"{len(first)} method(s) failed: " + "; ".join(parts)
+    if keep_going:
+        return msg + f"; the other methods finished (report in {output}); run again to retry the failed ones"
+    return msg + "; run again to resume (without --fail-fast the other methods go on when one fails)"
 
 
 def run(config: RunConfig, phases: tuple[str, ...] = PHASES, progress: bool = True,
-        fresh: bool = False) -> dict[str, Any] | None:
+        fresh: bool = False, keep_going: bool = True) -> dict[str, Any] | None:
     """Run ``config`` (under ``torchrun`` when started by it). Returns the report on rank 0, else None.
 
-    ``fresh`` deletes the output folder first (rank 0 only, before any rank starts), so nothing is resumed.
+    Args:
+        config: the run config.
+        phases: which of ``explain``, ``evaluate``, ``report`` to run.
+        progress: show progress bars.
+        fresh: delete the output folder's contents first (rank 0 only, before any rank starts): nothing is resumed.
+        keep_going: when a method raises, go on with the others and raise :class:`MethodFailedError` at the end
+            (after the report); False raises it at the first failure.
+
+    Raises:
+        OutputInUseError: another live run holds the output folder.
+        MethodFailedError: a method raised (the others' results are cached and reported).
     """
     dist = init_distributed(config.device)
+    lock = None
     try:
-        if fresh:
-            if dist.is_main and Path(config.output).exists():
-                import shutil
-
-                shutil.rmtree(config.output)
-            barrier(dist)
+        lock = _start(config, dist, phases, fresh)
         if dist.initialised:
             torch.set_num_threads(max(1, (os.cpu_count() or 1) // dist.world_size))
-        runner = Runner(config, phases=phases, progress=progress, dist=dist)
-        if set(phases) & {"explain", "evaluate"}:
+        runner = Runner(config, phases=phases, progress=progress, dist=dist, keep_going=keep_going)
+        computes = bool(set(phases) & {"explain", "evaluate"})
+        if computes:
             runner.run()
         barrier(dist)
         report = None
@@ -344,6 +476,55 @@ def run(config: RunConfig, phases: tuple[str, ...] = PHASES, progress: bool = Tr
 
             report = write_report(config, runner.paths)
         barrier(dist)
+        failures = read_failures(config.output) if computes else []
+        if failures:
+            raise MethodFailedError(failure_message(failures, config.output), failures, report)
         return report
     finally:
+        if lock is not None:
+            lock.release()
         shutdown(dist)
+
+
+def _start(config: RunConfig, dist: DistInfo, phases: tuple[str, ...], fresh: bool) -> OutputLock | None:
+    """Rank 0 takes the output folder's lock (and empties the folder for ``fresh``) while the other ranks wait.
+
+    Every rank learns whether rank 0 could, so none waits forever in a barrier for a rank 0 that has given up.
+    Returns the lock on rank 0, None on the others.
+    """
+    lock, problem, error = None, "", None
+    if dist.is_main:
+        try:
+            lock = OutputLock(config.output).acquire()
+            if fresh:
+                clear_output(config.output)
+            if set(phases) & {"explain", "evaluate"}:  # the failures of the last run are retried now
+                import shutil
+
+                shutil.rmtree(Path(config.output) / "failures", ignore_errors=True)
+        except Exception as e:  # noqa: BLE001 - re-raised below, once the other ranks know
+            problem, error = one_line(e), e
+            if lock is not None:
+                lock.release()
+                lock = None
+    problem = broadcast_text(dist, problem)
+    if error is not None:
+        raise error
+    if problem:
+        raise OutputInUseError(f"rank 0 could not start the run: {problem}")
+    barrier(dist)
+    return lock
+
+
+def clear_output(folder: str | os.PathLike) -> None:
+    """Delete everything in the output ``folder`` except its lock (``--fresh``)."""
+    import shutil
+
+    keep = lock_path(folder)
+    for p in Path(folder).iterdir():
+        if p == keep or p.name.startswith(keep.name):  # the lock and its temporaries / takeover mutex
+            continue
+        if p.is_dir() and not p.is_symlink():
+            shutil.rmtree(p)
+        else:
+            p.unlink()
