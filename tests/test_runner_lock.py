@@ -110,3 +110,24 @@ def test_two_runs_at_once_one_computes(tmp_path):
         pytest.skip("the runs did not overlap on this machine")
     assert codes[0] == 0 and codes[1] != 0
     assert "is in use by pid" in errors[0] and len(errors[0].strip().splitlines()) == 1
+
+
+def test_fresh_empties_the_folder_but_keeps_its_own_lock(tmp_path, monkeypatch):
+    import vidxai.runner.run as runmod
+
+    out = tmp_path / "out"
+    cfg = parse_config({**FAST, "output": str(out)})
+    run(cfg, progress=False)
+    (out / "stale.txt").write_text("old")
+    seen = {}
+    real = runmod.clear_output
+
+    def spy(folder):
+        real(folder)
+        seen["lock held while clearing"] = lock_path(folder).exists()
+
+    monkeypatch.setattr(runmod, "clear_output", spy)
+    run(cfg, progress=False, fresh=True)
+    assert seen == {"lock held while clearing": True}
+    assert not (out / "stale.txt").exists() and not lock_path(out).exists()
+    assert len((out / "events" / "rank000.jsonl").read_text().splitlines()) == 2 * 3  # recomputed from scratch
