@@ -10,6 +10,8 @@ numpy arrays and return one value per clip as a ``(B,)`` float64 tensor.
   ``USE = (1/N) * sum_g sum_{s : s & g != 0} min(|s & g|, |s - g|)``. Lower is better. ``kind="classic"``
   gives the Levinshtein/Achanta form ``(sum_g sum_{s & g != 0} |s| - N) / N``.
 * Achieved count: the number of distinct labels per clip.
+* Adjusted Rand index between two segmentations (Hubert & Arabie 1985; sklearn's ``adjusted_rand_score``):
+  1 for the same partition up to label names, about 0 for unrelated ones.
 """
 from __future__ import annotations
 
@@ -19,7 +21,7 @@ import torch.nn.functional as F
 
 from ..errors import ShapeError
 
-__all__ = ["boundary_map", "boundary_recall", "undersegmentation_error", "achieved_count"]
+__all__ = ["boundary_map", "boundary_recall", "undersegmentation_error", "achieved_count", "adjusted_rand_index"]
 
 
 def _as_volume(labels) -> torch.Tensor:
@@ -89,3 +91,50 @@ def achieved_count(labels) -> torch.Tensor:
     """Number of distinct labels in each clip, ``(B,)``."""
     lab = _as_volume(labels).flatten(1)
     return torch.tensor([float(torch.unique(row).numel()) for row in lab], dtype=torch.float64)
+
+
+def _comb2(x: torch.Tensor) -> torch.Tensor:
+    return x * (x - 1) / 2
+
+
+def adjusted_rand_index(labels_a, labels_b) -> torch.Tensor:
+    """Adjusted Rand index of two segmentations of the same clips, per clip ``(B,)`` float64.
+
+    Same value as ``sklearn.metrics.adjusted_rand_score`` on the flattened labels of each clip (the labels'
+    values do not matter, only which voxels share one), computed from the contingency table with torch.
+
+    Args:
+        labels_a: ``(B, T, H, W)`` (or ``(B, H, W)``) integer labels, tensor or array.
+        labels_b: labels of the same shape.
+
+    Returns:
+        ``(B,)`` float64: 1 for identical partitions; 1 also when both are a single segment.
+
+    Example:
+        >>> import torch
+        >>> a = torch.tensor([[[0, 0, 1, 1]]])
+        >>> adjusted_rand_index(a, a + 5).tolist()
+        [1.0]
+        >>> round(adjusted_rand_index(a, torch.tensor([[[0, 1, 0, 1]]])).item(), 3)
+        -0.5
+    """
+    a, b = _as_volume(labels_a), _as_volume(labels_b)
+    if a.shape != b.shape:
+        raise ShapeError(f"labels {tuple(a.shape)} and {tuple(b.shape)} differ in shape")
+    out = []
+    for x, y in zip(a.flatten(1), b.flatten(1)):
+        xi = torch.unique(x, return_inverse=True)[1]
+        yi = torch.unique(y, return_inverse=True)[1]
+        nx, ny = int(xi.max()) + 1, int(yi.max()) + 1
+        joint = torch.bincount(xi * ny + yi, minlength=nx * ny).double()
+        n = float(x.numel())
+        sum_joint = _comb2(joint).sum()
+        sum_a = _comb2(torch.bincount(xi, minlength=nx).double()).sum()
+        sum_b = _comb2(torch.bincount(yi, minlength=ny).double()).sum()
+        expected = sum_a * sum_b / (n * (n - 1) / 2) if n > 1 else sum_a.new_tensor(0.0)
+        top = (sum_a + sum_b) / 2
+        if float(top - expected) == 0.0:  # both trivial (one segment or all singletons): sklearn returns 1
+            out.append(sum_a.new_tensor(1.0))
+        else:
+            out.append((sum_joint - expected) / (top - expected))
+    return torch.stack(out)

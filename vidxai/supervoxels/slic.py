@@ -207,7 +207,7 @@ def slic3d(volume: torch.Tensor, n_segments: int = 120, compactness: float = 10.
            min_size_factor: float = 0.5, lab: bool = True, move_seeds: bool = True,
            search: str = "local", coarse: int | str = "auto", refine: int = 1, merge: str = "nearest",
            connectivity_backend: str = "auto", chunk_voxels: int | str | None = "auto",
-           return_info: bool = False):
+           return_info: bool = False, mode: str = "fast"):
     """SLIC supervoxels for a batch of clips.
 
     Args:
@@ -246,6 +246,14 @@ def slic3d(volume: torch.Tensor, n_segments: int = 120, compactness: float = 10.
             and big batches ran slower per clip than single clips; no chunking on GPUs; ``None``: never chunk.
             The labels do not depend on it.
         return_info: also return a dict with the seed grid shape and spacing.
+        mode: ``"fast"`` (default) the grid-cell SLIC described in the module docstring; ``"exact"``
+            scikit-image's ``slic`` step by step (:mod:`vidxai.supervoxels.exact`: its seed grid, colour-0 seeds,
+            4S + 1 windows, float64 means, its fragment merging), for comparisons with the thesis' scikit-image
+            runs. ``"exact"`` uses ``n_segments``, ``compactness``, ``extra``/``extra_weight``, ``max_iter``,
+            ``enforce_connectivity``, ``min_size_factor``, ``lab``, ``temporal_scale`` (scikit-image's spacing
+            along t, default 1), ``connectivity_backend``, ``chunk_voxels`` and ``return_info``; the grid is
+            always scikit-image's (``temporal_ratio`` is ignored, ``grid`` is an error) and the fast mode's
+            options (``move_seeds``, ``search``, ``coarse``, ``refine``, ``merge``) do not apply.
 
     Returns:
         ``(B, T, H, W)`` long labels, contiguous 0..K_b-1 in each clip (and the info dict when asked).
@@ -266,6 +274,10 @@ def slic3d(volume: torch.Tensor, n_segments: int = 120, compactness: float = 10.
         raise InputError(f"merge must be 'nearest' or 'largest', got {merge!r}")
     if search not in ("local", "wide"):
         raise InputError(f"search must be 'local' or 'wide', got {search!r}")
+    if mode not in ("fast", "exact"):
+        raise InputError(f"mode must be 'fast' or 'exact', got {mode!r}")
+    if mode == "exact" and grid is not None:
+        raise InputError("mode='exact' uses scikit-image's seed grid: grid must be None")
     b, c, t, h, w = volume.shape
     device = volume.device
     if chunk_voxels == "auto":
@@ -276,7 +288,7 @@ def slic3d(volume: torch.Tensor, n_segments: int = 120, compactness: float = 10.
                       temporal_scale=temporal_scale, grid=grid, extra_weight=extra_weight, max_iter=max_iter,
                       enforce_connectivity=enforce_connectivity, min_size_factor=min_size_factor, lab=lab,
                       move_seeds=move_seeds, search=search, coarse=coarse, refine=refine, merge=merge,
-                      connectivity_backend=connectivity_backend, chunk_voxels=None, return_info=True)
+                      connectivity_backend=connectivity_backend, chunk_voxels=None, return_info=True, mode=mode)
         parts, info = [], None
         for i in range(0, b, per_chunk):
             ex = None if extra is None else extra[i:i + per_chunk]
@@ -286,6 +298,11 @@ def slic3d(volume: torch.Tensor, n_segments: int = 120, compactness: float = 10.
         if image_mode:
             labels = labels[:, 0]
         return (labels, info) if return_info else labels
+    if mode == "exact":
+        return _run_exact(volume, extra, image_mode, return_info, n_segments=n_segments, compactness=compactness,
+                          extra_weight=extra_weight, max_iter=max_iter, enforce_connectivity=enforce_connectivity,
+                          min_size_factor=min_size_factor, lab=lab, temporal_scale=temporal_scale,
+                          connectivity_backend=connectivity_backend)
     dtype = torch.float64 if volume.dtype == torch.float64 else torch.float32
     feats = []
     if c:
@@ -407,6 +424,25 @@ def slic3d(volume: torch.Tensor, n_segments: int = 120, compactness: float = 10.
         return labels, {"grid": sg.shape, "spacing": sg.spacing, "temporal_scale": float(temporal_scale),
                         "ws": float(ws), "num_seeds": sg.num_seeds, "coarse": int(coarse)}
     return labels
+
+
+def _run_exact(volume: torch.Tensor, extra: torch.Tensor | None, image_mode: bool, return_info: bool,
+               temporal_scale: float | None, **kw):
+    """``mode="exact"``: checks ``extra`` and calls :func:`vidxai.supervoxels.exact.slic3d_exact`."""
+    from .exact import slic3d_exact  # imported here: exact.py imports this module
+
+    b, c, t, h, w = volume.shape
+    if extra is not None and (extra.ndim != 5 or extra.shape[0] != b or tuple(extra.shape[2:]) != (t, h, w)):
+        raise ShapeError(f"extra must be (B, E, T, H, W) matching the volume {tuple(volume.shape)}, "
+                         f"got {tuple(extra.shape)}")
+    if c == 0 and extra is None:
+        raise ShapeError("slic3d needs at least one feature channel (volume or extra)")
+    spacing = (1.0 if temporal_scale is None else float(temporal_scale), 1.0, 1.0)
+    out = slic3d_exact(volume, extra=extra, spacing=spacing, return_info=True, **kw)
+    labels, info = out
+    if image_mode:
+        labels = labels[:, 0]
+    return (labels, info) if return_info else labels
 
 
 def _axes_key(sub_axes: list[np.ndarray]) -> tuple[tuple[int, ...], ...]:
