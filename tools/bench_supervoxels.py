@@ -11,11 +11,18 @@ Time: seconds per clip for scikit-image (one clip at a time, it has no batching)
 and batch 8, measured in the same run on the same inputs; ``speedup_vs_skimage`` = skimage time / ours.
 Also SWAG-V I+G total time / one guided-backprop pass on R(2+1)D-18 (random weights, 16x112x112).
 
+Agreement (``--only agreement`` runs just this and updates that section of the existing JSON/Markdown): on
+16 x 112 x 112 centre crops of the UCF101-24 clips, the adjusted Rand index of our fast mode (default and thesis
+grid) and of ``mode="exact"`` against scikit-image at K=120, the time of each (one thread, same clips), and the
+distribution of supervoxel temporal extent (frames each supervoxel spans: quartiles) at the default and thesis
+settings, also on the resized real clips of the main benchmark. ``os.getloadavg()`` is recorded before/after.
+
 Usage::
 
     python tools/bench_supervoxels.py                 # full run, writes docs/benchmarks/supervoxels.{json,md}
     python tools/bench_supervoxels.py --quick         # fewer clips, no files unless --out is given
     python tools/bench_supervoxels.py --threads 2 --device cuda
+    python tools/bench_supervoxels.py --only agreement   # ARI fast / exact / skimage + temporal extent
 """
 from __future__ import annotations
 
@@ -35,7 +42,8 @@ import torch.nn.functional as F
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from vidxai.supervoxels import boundary_recall, slic3d, undersegmentation_error  # noqa: E402
+from vidxai.supervoxels import (adjusted_rand_index, boundary_recall, slic3d,  # noqa: E402
+                                undersegmentation_error)
 
 # --------------------------------------------------------------------------------------------- inputs
 
@@ -291,6 +299,130 @@ def bench_size(size: int, n_synthetic: int, n_shapes: int, n_segments: int, devi
     return out
 
 
+# --------------------------------------------------------------------------------------------- agreement
+
+UCF_CLIPS = ["v_Basketball_g01_c01", "v_CliffDiving_g05_c02", "v_GolfSwing_g01_c01", "v_HorseRiding_g01_c02",
+             "v_SkateBoarding_g04_c01"]
+
+
+def ucf_crops(root: Path | None, size: int = 112, num_frames: int = 16) -> list[dict]:
+    """The first ``num_frames`` frames of each UCF101-24 clip, centre crop ``size`` x ``size`` (no resizing)."""
+    from vidxai.io.decode import read_video
+
+    out = []
+    for name in UCF_CLIPS if root is not None else []:
+        path = root / "videos" / "ucf101_24" / f"{name}.avi"
+        if not path.exists():
+            continue
+        frames = read_video(path, 0, num_frames).frames
+        _, h, w, _ = frames.shape
+        y0, x0 = (h - size) // 2, (w - size) // 2
+        crop = np.ascontiguousarray(frames[:, y0:y0 + size, x0:x0 + size])
+        out.append({"name": name, "rgb": torch.from_numpy(crop).permute(3, 0, 1, 2).double() / 255, "gt": None})
+    return out
+
+
+def frame_spans(labels: torch.Tensor) -> list[int]:
+    """Number of frames each supervoxel of a ``(T, H, W)`` label volume spans."""
+    t = labels.shape[0]
+    k = int(labels.max()) + 1
+    present = torch.zeros(k, t, dtype=torch.bool)
+    present[labels.reshape(-1), torch.arange(t).view(t, 1, 1).expand_as(labels).reshape(-1)] = True
+    return present.sum(1).tolist()
+
+
+def span_summary(spans: list[int]) -> dict:
+    """Quartiles, mean and extremes of supervoxel temporal extents (frames)."""
+    q1, med, q3 = (float(v) for v in np.percentile(spans, [25, 50, 75]))
+    return {"supervoxels": len(spans), "q1": q1, "median": med, "q3": q3, "mean": float(np.mean(spans)),
+            "min": int(min(spans)), "max": int(max(spans)),
+            "share_all_frames": float(np.mean(np.asarray(spans) == max(spans)))}
+
+
+AGREEMENT_SETTINGS = {"skimage": None, "exact": {"mode": "exact"},
+                      "fast_thesis_grid": {"temporal_ratio": None}, "fast_default": {}}
+
+
+def bench_agreement(root: Path | None, n_segments: int = 120) -> dict:
+    """ARI against scikit-image, time per clip and temporal extent per setting on the UCF101-24 crops, plus the
+    temporal extent of the fast mode (default and thesis grid) on the main benchmark's resized real clips."""
+    clips = ucf_crops(root)
+    out: dict = {"clips": [c["name"] for c in clips], "crop": [16, 112, 112], "n_segments": n_segments,
+                 "torch_threads": torch.get_num_threads(), "per_clip": [], "settings": {}}
+    labels: dict[str, list] = {k: [] for k in AGREEMENT_SETTINGS}
+    times: dict[str, list] = {k: [] for k in AGREEMENT_SETTINGS}
+    for key, kw in AGREEMENT_SETTINGS.items():  # warm-up (imports, cached layouts), not timed
+        if clips and kw is not None:
+            run_ours(clips[:1], n_segments, **kw)
+    for c in clips:  # clip by clip, every setting on the same clip back to back (same machine load)
+        for key, kw in AGREEMENT_SETTINGS.items():
+            res = (run_skimage([c], n_segments) if kw is None else run_ours([c], n_segments, **kw))[0]
+            labels[key].append(res["labels"].long())
+            times[key].append(res["time"])
+        row = {"clip": c["name"]}
+        for key in AGREEMENT_SETTINGS:
+            row[f"ari_{key}_vs_skimage"] = float(adjusted_rand_index(labels[key][-1][None],
+                                                                     labels["skimage"][-1][None])[0])
+        row["identical_exact_skimage"] = bool(torch.equal(labels["exact"][-1], labels["skimage"][-1]))
+        out["per_clip"].append(row)
+    for key in AGREEMENT_SETTINGS:
+        aris = [r[f"ari_{key}_vs_skimage"] for r in out["per_clip"]]
+        spans = [s for lab in labels[key] for s in frame_spans(lab)]
+        out["settings"][key] = {"ari_vs_skimage_mean": float(np.mean(aris)) if aris else None,
+                                "ari_vs_skimage_min": float(np.min(aris)) if aris else None,
+                                "seconds_per_clip_mean": float(np.mean(times[key])) if times[key] else None,
+                                "segments_mean": float(np.mean([int(v.max()) + 1 for v in labels[key]]))
+                                if labels[key] else None,
+                                "temporal_extent": span_summary(spans) if spans else None}
+    resized = real_inputs(root, 112)
+    out["resized_real_clips"] = [c["name"] for c in resized]
+    out["resized_temporal_extent"] = {}
+    for key in ("fast_default", "fast_thesis_grid"):
+        res = run_ours(resized, n_segments, **AGREEMENT_SETTINGS[key])
+        spans = [s for r in res for s in frame_spans(r["labels"])]
+        out["resized_temporal_extent"][key] = {
+            "pooled": span_summary(spans) if spans else None,
+            "per_clip_median": [float(np.median(frame_spans(r["labels"]))) for r in res]}
+    return out
+
+
+def agreement_markdown(a: dict) -> list[str]:
+    """The agreement section of the Markdown report."""
+    env = a.get("environment", {})
+    names = {"skimage": "scikit-image `slic`", "exact": "ours, `mode=\"exact\"`",
+             "fast_thesis_grid": "ours, fast, thesis grid (`temporal_ratio=None`)",
+             "fast_default": "ours, fast, default (`temporal_ratio=0.5`)"}
+    lines = ["## Agreement with scikit-image and temporal extent (real clips)", "",
+             f"Measured {env.get('date', '?')}, {a['torch_threads']} torch thread(s), load average before/after "
+             f"{env.get('loadavg_before')} / {env.get('loadavg_after')} (a 2-core machine shared with another "
+             "benchmark: absolute seconds are inflated, the clips of one row ran back to back with the others).",
+             f"{len(a['clips'])} UCF101-24 clips ({', '.join(a['clips'])}): first 16 frames, centre crop 112 x 112, "
+             f"K = {a['n_segments']}, compactness 10, everything else default. ARI: adjusted Rand index against "
+             "scikit-image's labels (1 = the same partition). Temporal extent: frames each supervoxel spans, "
+             "pooled over the clips.", "",
+             "| segmentation | ARI vs skimage (mean / min) | segments | s / clip | frames per supervoxel: "
+             "median [q1, q3] | mean | share spanning all 16 |", "|---|---|---|---|---|---|---|"]
+    for key, s in a["settings"].items():
+        te = s["temporal_extent"]
+        lines.append(f"| {names[key]} | {s['ari_vs_skimage_mean']:.3f} / {s['ari_vs_skimage_min']:.3f} | "
+                     f"{s['segments_mean']:.1f} | {s['seconds_per_clip_mean']:.3f} | {te['median']:.0f} "
+                     f"[{te['q1']:.0f}, {te['q3']:.0f}] | {te['mean']:.1f} | {te['share_all_frames']:.2f} |")
+    same = sum(r["identical_exact_skimage"] for r in a["per_clip"])
+    lines += ["", f"`mode=\"exact\"` gave labels identical to scikit-image's on {same} of {len(a['per_clip'])} "
+              "clips.", ""]
+    r = a.get("resized_temporal_extent") or {}
+    if r:
+        lines += [f"Temporal extent on the main benchmark's {len(a['resized_real_clips'])} real clips resized to "
+                  "16 x 112 x 112 (centre 16 frames):", "",
+                  "| setting | median [q1, q3] | mean | per-clip medians |", "|---|---|---|---|"]
+        for key, v in r.items():
+            p = v["pooled"]
+            lines.append(f"| {names[key]} | {p['median']:.0f} [{p['q1']:.0f}, {p['q3']:.0f}] | {p['mean']:.1f} | "
+                         f"{', '.join(f'{m:g}' for m in v['per_clip_median'])} |")
+        lines.append("")
+    return lines
+
+
 def write_markdown(result: dict, path: Path) -> None:
     env = result["environment"]
     lines = ["# Supervoxels: vidxai `slic3d` vs `skimage.segmentation.slic`", "",
@@ -336,6 +468,8 @@ def write_markdown(result: dict, path: Path) -> None:
                   f"{s['model']}, one {s['clip']} clip: guided backprop {s['guided_backprop_seconds']:.3f} s, "
                   f"SWAG-V I+G total {s['swagv_ig_seconds']:.3f} s, ratio **{s['ratio']:.2f}** (median of "
                   f"{s['repeats']}).", ""]
+    if result.get("agreement"):
+        lines += agreement_markdown(result["agreement"])
     path.write_text("\n".join(lines))
 
 
@@ -353,7 +487,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-swag", action="store_true", help="skip the SWAG-V / guided-backprop ratio")
     parser.add_argument("--quick", action="store_true", help="112 only, 3 + 3 clips, no files unless --out")
     parser.add_argument("--out", type=Path, default=None, help="output stem (default docs/benchmarks/supervoxels)")
+    parser.add_argument("--only", choices=["agreement"], default=None,
+                        help="run only this section and update it in the existing JSON/Markdown")
     args = parser.parse_args(argv)
+    if args.only == "agreement":
+        return main_agreement(args)
     if args.quick:
         args.sizes, args.synthetic, args.shapes = [112], 3, 3
     torch.set_num_threads(args.threads)
@@ -369,6 +507,7 @@ def main(argv: list[str] | None = None) -> int:
                                           all_cores=args.all_cores if args.device == "cpu" else 0))
     if not args.no_swag:
         result["swag_overhead"] = swag_overhead(args.threads, args.device)
+    result["agreement"] = timed_agreement()
     env["loadavg_after"] = [round(v, 2) for v in os.getloadavg()]
     text = json.dumps(result, indent=2)
     stem = args.out or (None if args.quick else REPO / "docs" / "benchmarks" / "supervoxels")
@@ -379,6 +518,33 @@ def main(argv: list[str] | None = None) -> int:
         print(stem.with_suffix(".md").read_text())
     else:
         print(text)
+    return 0
+
+
+def timed_agreement() -> dict:
+    """:func:`bench_agreement` with its own date and load averages."""
+    env = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+           "loadavg_before": [round(v, 2) for v in os.getloadavg()]}
+    out = bench_agreement(realdata_root())
+    env["loadavg_after"] = [round(v, 2) for v in os.getloadavg()]
+    out["environment"] = env
+    return out
+
+
+def main_agreement(args) -> int:
+    """``--only agreement``: measure the agreement section and merge it into the existing report."""
+    torch.set_num_threads(args.threads)
+    stem = args.out or REPO / "docs" / "benchmarks" / "supervoxels"
+    path = stem.with_suffix(".json")
+    result = json.loads(path.read_text()) if path.exists() else {"environment": {}, "sizes": []}
+    result["agreement"] = timed_agreement()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(result, indent=2) + "\n")
+    if result.get("sizes"):
+        write_markdown(result, stem.with_suffix(".md"))
+    else:
+        stem.with_suffix(".md").write_text("\n".join(agreement_markdown(result["agreement"])))
+    print("\n".join(agreement_markdown(result["agreement"])))
     return 0
 
 
