@@ -99,7 +99,7 @@ def test_thesis_setting_extrudes_superpixels_default_splits_them():
     for lab in thesis[0].unique():
         assert (thesis[0] == lab).flatten(1).any(1).all()
     spans = [int((default[0] == lab).flatten(1).any(1).sum()) for lab in default[0].unique()]
-    assert sum(spans) / len(spans) < 12  # most supervoxels last about T / nt = 8 frames
+    assert sum(spans) / len(spans) < 12  # shorter than the clip (not T / nt = 8: see docs/supervoxels.md)
     assert achieved_count(default)[0] > achieved_count(thesis)[0]
 
 
