@@ -1,5 +1,5 @@
-"""Real-data benchmark: DeepMind's pretrained Kinetics-400 I3D on real clips, in the shape of the tables of
-"Explaining Video Action Recognition Models: SWAG-V" (the SWAG-V thesis: Tables 4.2, 4.3, 4.4).
+"""Real-data benchmark: DeepMind's pretrained Kinetics-400 I3D on real clips, in the shape of Tables 4.2-4.4 of
+Hartley's PhD thesis on gradient-weighted superpixels (its video chapter: SWAG-V, WACV 2022).
 
 Sections (each measured here, never estimated; results are appended to a resumable record file, so an
 interrupted run continues where it stopped and re-running only writes the tables):

@@ -4,7 +4,7 @@ All five attribute the model's ONE input tensor ``(B, C, T, H, W)`` (for SlowFas
 pathways, so the gradient covers both). Each returns the full attribution ``(B, C, T, H, W)`` as
 ``AttributionResult.raw`` and its reduction over colour as ``saliency`` ``(B, T, H, W)``; ``reduction`` picks
 the rule from :data:`vidxai.attribution.base.REDUCTIONS` (default ``"max_abs"``, max of |.| over colour,
-the SWAG-V choice of method.md section 1).
+the SWAG-V choice).
 
 Integrated gradients and SmoothGrad evaluate many scaled/noisy copies of the clips; the copies of all B
 clips are flattened into one stream and sent through the model ``internal_batch_size`` at a time, on the

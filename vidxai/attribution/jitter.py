@@ -1,4 +1,4 @@
-"""Jitter-CAM: higher-resolution CAMs from shifted crops of an upscaled clip (method.md section 6), in space
+"""Jitter-CAM: higher-resolution CAMs from shifted crops of an upscaled clip (Hartley's thesis on gradient-weighted superpixels, ch. 5), in space
 and - our extension - in time.
 
 A CAM taken at a layer with an ``m x m`` feature grid can only place evidence in ``m x m`` cells of ``k = p/m``
@@ -7,7 +7,7 @@ same field of view spans ``m + d`` cells, runs the CAM on each ``p x p`` crop of
 stride ``k`` (``(d+1)^2`` crops), pastes every crop's CAM back where the crop came from, and divides the sum by
 the number of crops that covered each position. The result resolves ``m + d`` cells across the view.
 
-Video extension (not in the thesis; method.md section 6, last line): the same along time. The clip is
+Video extension (not in the thesis): the same along time. The clip is
 resampled in time (trilinear) so its ``T`` frames span ``T' + d_t`` CAM time steps instead of ``T'``, and
 ``T``-frame windows are taken at ``d_t + 1`` offsets, one CAM time step apart. This raises the temporal
 resolution of 3-D CNN CAMs, whose last block is usually 2-8x downsampled in time. Resampling slows the clip

@@ -1,4 +1,4 @@
-"""SWAG-V: gradient-weighted supervoxels (Hartley, thesis ch. 3-4; method.md sections 1-2).
+"""SWAG-V: gradient-weighted supervoxels (Hartley, "Gradient Weighted Superpixels for Interpretability in CNNs", WACV 2021, and its video extension SWAG-V, WACV 2022; thesis ch. 3-4).
 
 Recipe, all batched on the model's device:
 
@@ -15,7 +15,8 @@ Presets (``preset=``; single parameters override them):
 preset       n_segments  weights                time
 ===========  ==========  =====================  ===========================================
 "default"    120         I: wc=10; I+G: wc=20,  temporal_ratio=0.5: seeds split time (2 x 8 x 8
-                         wg=9; G: wg=10         for 16 x 112 x 112), so supervoxels last ~8 frames
+                         wg=9; G: wg=10         for 16 x 112 x 112); supervoxels span a median of
+                                                10-12 frames (measured, docs/supervoxels.md)
 "thesis"     120         same                   temporal_ratio=None: scikit-image's isotropic grid,
                                                 1 x 9 x 9 seeds, supervoxels span all 16 frames
 ===========  ==========  =====================  ===========================================

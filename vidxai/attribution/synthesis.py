@@ -1,7 +1,7 @@
 """Feature synthesis (activation maximisation) for video models.
 
 Optimise a clip, starting from small noise, to maximise a class logit or the mean activation of one channel of
-a layer, with the regularisers of method.md section 8: L2 decay, a Gaussian blur every few steps (in space, and
+a layer, with the regularisers of Norton's "Deep Introspection: Explaining Neural Networks Through Feature Occlusion and Synthesis": L2 decay, a Gaussian blur every few steps (in space, and
 optionally in time), clipping of small pixel values and of pixels with small contribution, and total variation
 in space and time. The result is a uint8 video (written with ``vidxai synthesize``).
 """

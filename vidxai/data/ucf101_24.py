@@ -1,4 +1,4 @@
-"""UCF101-24 spatio-temporal tubes and the SWAG-V weak-localisation protocol (method.md section 4).
+"""UCF101-24 spatio-temporal tubes and the SWAG-V weak-localisation protocol (SWAG-V, WACV 2022, after Fong & Vedaldi).
 
 The annotation pickle (``pyannot.pkl`` / ``pyannot_with_class_names.pkl`` of the corrected UCF101-24
 annotations) maps ``"Class/v_Class_gXX_cYY"`` to ``{'numf', 'label', 'annotations': [{'label', 'sf', 'ef',

@@ -1,4 +1,4 @@
-"""Deletion and insertion (Petsiuk et al., RISE; spatio-temporal as in [H] ch. 4).
+"""Deletion and insertion (Petsiuk et al., RISE; spatio-temporal as in Hartley's thesis on gradient-weighted superpixels, ch. 4).
 
 Every voxel ``(t, y, x)`` of a clip is ranked by the explanation, most important first (ties broken by a
 seeded random order). **Deletion** removes the voxels in ``steps`` equal chunks (all colour channels of a

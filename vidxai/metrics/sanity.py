@@ -5,7 +5,7 @@ An explanation that does not change when the model's weights are destroyed does 
 - :func:`cascading_randomization`: re-initialise the layers one after another from the output down and,
   after each, compare the map with the original one;
 - :func:`independent_randomization`: re-initialise one layer at a time (the others intact);
-- :func:`class_randomization`: explain a random other class instead of the target ([H] Table 3.5 does
+- :func:`class_randomization`: explain a random other class instead of the target (Hartley's thesis on gradient-weighted superpixels, Table 3.5, does
   this for deletion; here the maps themselves are compared).
 
 Similarity is the Spearman rank correlation of the two maps over all voxels (optionally of their

@@ -1,6 +1,6 @@
 """Temporal localisation: does the explanation's importance over time match the annotated action interval?
 
-The temporal weak-localisation metric [H] names as future work. A clip's **frame importance** is the
+The temporal weak-localisation metric that Hartley's thesis on gradient-weighted superpixels names as future work. A clip's **frame importance** is the
 (non-negative) saliency mass of each frame. Against the action interval ``[start, end)`` (frame indices
 of the clip, end exclusive; UCF101-24 tubes and the synthetic benchmark give them):
 

@@ -1,4 +1,4 @@
-"""Wall-clock time per explanation ([H] Table 4.4: mean seconds per explanation).
+"""Wall-clock time per explanation (Hartley's thesis on gradient-weighted superpixels, Table 4.4: mean seconds per explanation).
 
 GPU work is asynchronous, so the timer synchronises the CUDA device before reading the clock at both ends;
 on CPU it is a plain :func:`time.perf_counter`.

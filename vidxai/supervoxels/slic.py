@@ -2,7 +2,7 @@
 
 Each voxel of a clip ``(C, T, H, W)`` is described by its colour (CIELAB by default), optional extra
 channels (SWAG-V adds the gradient map scaled to [0, 100]) and its position (t, y, x). SLIC clusters
-these features with k-means restricted to a neighbourhood; the distance is (method.md, section 1)::
+these features with k-means restricted to a neighbourhood; the distance is (SWAG, "Gradient Weighted Superpixels for Interpretability in CNNs")::
 
     D' = sqrt((dc / wc)^2 + (ds / ws)^2 + (dg / wg)^2)
 
