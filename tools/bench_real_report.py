@@ -74,7 +74,10 @@ def deletion_findings(zero: dict, blur: dict | None) -> list[str]:
     if "guided-backprop" in zero:
         del_rank = _rank(zero, "deletion", True).index("guided-backprop") + 1
         ins_rank = _rank(zero, "insertion", False).index("guided-backprop") + 1
-        out.append(f"- Guided backprop alone has the best deletion and a poor insertion: it ranks "
+        holds = del_rank == 1 and ins_rank > len(zero) // 2
+        partly = del_rank <= 3 and ins_rank > len(zero) // 2
+        verdict = "holds" if holds else "partly holds" if partly else "does not hold"
+        out.append(f"- Guided backprop has the best deletion and a poor insertion: **{verdict}**; it ranks "
                    f"{del_rank} of {len(zero)} on deletion and {ins_rank} of {len(zero)} on insertion "
                    f"(thesis: 1st on deletion, near the bottom on insertion).")
     if blur:
