@@ -101,6 +101,10 @@ class UnsupportedModelError(VidxaiError):
     """A method cannot work with this model (e.g. no pooling+linear head, an activation it cannot guide)."""
 
 
+class ModelOutputError(UnsupportedModelError):
+    """The logits cannot be found in what a wrapped network returns (see ``vidxai.wrap(..., output=)``)."""
+
+
 class ConfigError(VidxaiError, ValueError):
     """An experiment configuration is invalid."""
 
