@@ -259,12 +259,18 @@ def layer_cams(model: VideoModel, x: torch.Tensor, target, layers: Sequence[nn.M
 
     ``reference="constant"`` combines ``A(x) - A(constant clip)`` (see :func:`reference_activations`).
     """
+    from ..models.wrap import unfold_frames
+
     acts, grads, logits, target, comps = layer_gradients(model, x, target, layers, return_companions=True)
+    fib = getattr(model, "frames_in_batch", None)  # frames folded into the batch: (B*T, K, H', W') -> (B, K, T, ..)
+
+    def as_map(t, c, b=x.shape[0]):
+        return unfold_frames(_as_map_tensor(t, reshape, c), b, x.shape[2], fib)
+
     refs: list = [None] * len(acts)
     if reference == "constant":
-        refs = [_as_map_tensor(r, reshape, c) for r, c in zip(reference_activations(model, x, layers), comps)]
-    cams = [cam_from_gradients(_as_map_tensor(a, reshape, c), _as_map_tensor(g, reshape, c), variant, weighting,
-                               relu, reference=r)
+        refs = [as_map(r, c, 1) for r, c in zip(reference_activations(model, x, layers), comps)]
+    cams = [cam_from_gradients(as_map(a, c), as_map(g, c), variant, weighting, relu, reference=r)
             for a, g, c, r in zip(acts, grads, comps, refs)]
     return cams, logits, target
 
