@@ -89,6 +89,9 @@ class VideoModel(nn.Module):
         #: What positive-only CAMs subtract by default (``"none"`` or ``"constant"``: the activations of a
         #: constant clip); models whose layers respond to padding whatever the content set ``"constant"``.
         self.cam_reference = "none"
+        #: Whether ``net`` folds frames into the batch (TSN/TSM-style 2-D networks): CAM methods then read a layer's
+        #: ``(B*T, K, H', W')`` output as ``(B, K, T, H', W')``; ``None`` detects it from the layer's batch size.
+        self.frames_in_batch: bool | None = None
 
     # -- introspection -------------------------------------------------------------------------
     @property
