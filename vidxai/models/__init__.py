@@ -9,6 +9,7 @@ import torch
 from ..errors import InputError, UnknownModelError
 from ..registry import Registry
 from .base import InputSpec, ModelEntry, VideoModel
+from .candidates import LayerInfo, candidate_layers
 
 _REGISTRY: Registry[ModelEntry] = Registry("model", UnknownModelError)
 
@@ -88,4 +89,5 @@ def _import_zoo() -> None:
     from . import zoo  # noqa: F401
 
 
-__all__ = ["InputSpec", "VideoModel", "ModelEntry", "register", "list", "load", "entries", "entry", "set_num_frames"]
+__all__ = ["InputSpec", "VideoModel", "ModelEntry", "register", "list", "load", "entries", "entry", "set_num_frames",
+           "candidate_layers", "LayerInfo"]
