@@ -19,7 +19,6 @@ The building blocks (:func:`prepare_clips`, :func:`predict_clips`, :func:`explai
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 import platform
 import re
@@ -28,247 +27,28 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import numpy as np
 import torch
 
+from .core.runtime import check_device, model_state, to_jsonable
+from .core.tensor import minmax_per_clip
 from .errors import InputError, TooFewFramesError, VideoNotFoundError
+# The record lives in vidxai.result (below the pipeline and render); re-exported here for compatibility.
+from .result import (RESULT_FILE, SCHEMA, ClipRecord, ExplainResult, MethodResult, ModelRecord,  # noqa: F401
+                     Prediction, TargetRecord, VideoRecord)
 
 __all__ = ["explain_video", "ExplainOptions", "ExplainResult", "MethodResult", "Prediction", "VideoRecord",
            "ModelRecord", "ClipRecord", "TargetRecord", "Clips", "prepare_clips", "predict_clips", "explain_clips",
            "stitch", "stitch_labels", "load_model", "parse_clip", "check_render_memory", "slug", "SCHEMA",
            "RESULT_FILE", "DEFAULT_MODEL", "DEFAULT_OUT"]
 
-SCHEMA = "vidxai.explain/1"
-RESULT_FILE = "result.json"
 DEFAULT_MODEL = "i3d"
 DEFAULT_OUT = "vidxai-out"
 MAX_CELL_HEIGHT = 360  # grid cells are scaled down to this height so grids of HD videos stay small
 MIN_CELL_HEIGHT = 224  # and small clips are scaled up so titles and heat stay legible
 RENDER_MEMORY_GB = 8.0  # default cap on the frames held for clip="all" renders
-
-
-# -- the result record ------------------------------------------------------------------------------
-class _Record:
-    """JSON (de)serialisation shared by the result records.
-
-    Fields that are None are left out of the JSON (except those in ``_keep_none``); keys a record does not
-    know are kept in ``extra`` and written back, so files from newer versions round-trip.
-    """
-
-    _keep_none: ClassVar[tuple[str, ...]] = ()
-    _records: ClassVar[dict[str, type]] = {}  # field -> record type (a list of them for list fields)
-
-    def to_dict(self) -> dict[str, Any]:
-        """The JSON form (plain dicts, lists and scalars)."""
-        out: dict[str, Any] = {}
-        for f in dataclasses.fields(self):
-            value = getattr(self, f.name)
-            skip = f.name == "extra" or not f.metadata.get("json", True)
-            if skip or (value is None and f.name not in self._keep_none):
-                continue
-            out[f.name] = _plain(value)
-        out.update(self.extra)
-        return out
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]):
-        """Build the record from its JSON form; missing keys become None, unknown keys go to ``extra``."""
-        if not isinstance(data, dict):
-            raise InputError(f"{cls.__name__}: expected a JSON object, got {type(data).__name__}")
-        known = {f.name for f in dataclasses.fields(cls) if f.metadata.get("json", True)} - {"extra"}
-        kwargs = {k: _typed(cls._records.get(k), v) for k, v in data.items() if k in known}
-        return cls(**kwargs, extra={k: v for k, v in data.items() if k not in known})
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, _Record):
-        return value.to_dict()
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    return value
-
-
-def _typed(kind: type | None, value: Any) -> Any:
-    if kind is None or value is None:
-        return value
-    if isinstance(value, list):
-        return [kind.from_dict(v) for v in value]
-    return kind.from_dict(value)
-
-
-@dataclass
-class VideoRecord(_Record):
-    """The source video (``result.json["video"]``)."""
-
-    path: str | None = None
-    codec: str | None = None
-    fps: float | None = None
-    num_frames: int | None = None
-    width: int | None = None
-    height: int | None = None
-    duration: float | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass
-class ModelRecord(_Record):
-    """The explained model (``result.json["model"]``): name, weights, input description and spec."""
-
-    _keep_none: ClassVar[tuple[str, ...]] = ("weights",)
-
-    name: str | None = None
-    weights: str | None = None
-    input: str | None = None
-    spec: dict[str, Any] | None = None
-    num_classes: int | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass
-class ClipRecord(_Record):
-    """Which frames were explained (``result.json["clip"]``); ``windows`` are ``[start, end)`` per window."""
-
-    _keep_none: ClassVar[tuple[str, ...]] = ("geometry",)
-
-    mode: str | None = None
-    num_windows: int | None = None
-    window_frames: int | None = None
-    frame_indices: list[int] = field(default_factory=list)
-    windows: list[list[int]] | None = None
-    geometry: dict[str, Any] | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass
-class TargetRecord(_Record):
-    """The explained class (``result.json["target"]``); ``requested`` is what the caller asked for."""
-
-    index: int | None = None
-    name: str | None = None
-    probability: float | None = None
-    requested: Any = None
-    extra: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass
-class Prediction(_Record):
-    """One of the top-k predictions."""
-
-    index: int | None = None
-    name: str | None = None
-    probability: float = 0.0
-    extra: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass
-class MethodResult(_Record):
-    """One method's outcome: timing, curve scores and the files written (relative to the output folder).
-
-    ``on_target`` is the share of the saliency inside the ground-truth masks (when masks were given).
-    """
-
-    name: str | None = None
-    description: str | None = None
-    params: dict[str, Any] = field(default_factory=dict)
-    timing_s: float | None = None
-    timing_per_window_s: float | None = None
-    deletion_auc: float | None = None
-    insertion_auc: float | None = None
-    combined: float | None = None
-    curves: dict[str, list[float]] | None = None
-    overlay: str | None = None
-    boundaries: str | None = None
-    num_segments: int | None = None
-    on_target: float | None = None
-    explanation: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass
-class ExplainResult(_Record):
-    """Everything :func:`explain_video` found and wrote; :meth:`save` writes it as ``result.json``.
-
-    The JSON keys are the field names (schema ``vidxai.explain/1``); ``extra`` holds further top-level keys
-    (``vidxai demo`` adds ``ground_truth``). ``explanations`` (per method, one :class:`vidxai.Explanation`
-    per window) lives in memory only.
-
-    Example::
-
-        result = ExplainResult.load("out/result.json")
-        print(result.target.name, result.predictions[0].probability)
-        for m in result.methods:
-            print(m.name, m.deletion_auc, m.overlay)
-        result.save("copy/result.json")
-    """
-
-    _records: ClassVar[dict[str, type]] = {"video": VideoRecord, "model": ModelRecord, "clip": ClipRecord,
-                                           "target": TargetRecord, "predictions": Prediction,
-                                           "methods": MethodResult}
-
-    schema: str | None = SCHEMA
-    created: str | None = None
-    video: VideoRecord | None = None
-    model: ModelRecord | None = None
-    clip: ClipRecord | None = None
-    target: TargetRecord | None = None
-    predictions: list[Prediction] = field(default_factory=list)
-    methods: list[MethodResult] = field(default_factory=list)
-    outputs: dict[str, str] = field(default_factory=dict)
-    format: str | None = None
-    fps: float | None = None
-    params: dict[str, Any] | None = None
-    timings: dict[str, float] | None = None
-    versions: dict[str, str] | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
-    explanations: dict[str, list[Any]] = field(default_factory=dict, repr=False, compare=False,
-                                               metadata={"json": False})
-
-    def method(self, name: str) -> MethodResult:
-        """The entry of method ``name`` (KeyError if it was not run)."""
-        for m in self.methods:
-            if m.name == name:
-                return m
-        raise KeyError(name)
-
-    def save(self, path: str | os.PathLike) -> Path:
-        """Write the JSON atomically (a temporary file in the same folder, then ``os.replace``); returns the path.
-
-        Example::
-
-            result.save("out/result.json")
-        """
-        from .explanation import _jsonable
-
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        text = json.dumps(_jsonable(self.to_dict()), indent=2, allow_nan=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        try:
-            tmp.write_text(text, encoding="utf-8")
-            os.replace(tmp, path)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
-        return path
-
-    @classmethod
-    def load(cls, path: str | os.PathLike) -> ExplainResult:
-        """Read a ``result.json`` (a file or the folder holding it); InputError if it cannot be read.
-
-        Example::
-
-            result = ExplainResult.load("out/")
-        """
-        path = Path(path)
-        if path.is_dir():
-            path = path / RESULT_FILE
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as e:
-            raise InputError(f"cannot read {path}: {e}") from None
-        return cls.from_dict(data)
 
 
 # -- options ----------------------------------------------------------------------------------------
@@ -334,7 +114,7 @@ class ExplainOptions:
         clip = parse_clip(self.clip) if isinstance(self.clip, str) else self.clip
         opts = dataclasses.replace(self, methods=methods, params=self.params or {m: {} for m in methods}, clip=clip)
         opts._check_ranges()
-        _check_device(opts.device)
+        check_device(opts.device)
         return opts
 
     def _check_ranges(self) -> None:
@@ -379,18 +159,6 @@ def parse_clip(text: str) -> str | tuple[int, int]:
 def slug(name: str) -> str:
     """A file-name-safe form of a method name (``gradcam++`` -> ``gradcamplusplus``)."""
     return re.sub(r"[^A-Za-z0-9_.-]", lambda m: "plus" if m.group() == "+" else "_", name)
-
-
-def _check_device(device: str | None) -> str | None:
-    if device is None:
-        return None
-    try:
-        dev = torch.device(device)
-    except (RuntimeError, ValueError):
-        raise InputError(f"bad --device {device!r}: use cpu, cuda or cuda:N") from None
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise InputError(f"--device {device}: CUDA is not available on this machine")
-    return device
 
 
 def check_render_memory(info, n_methods: int) -> None:
@@ -532,8 +300,6 @@ def predict_clips(model, x: torch.Tensor, batch_size: int) -> torch.Tensor:
         probs = predict_clips(model, clips.x, batch_size=4)
         probs.topk(5)
     """
-    from .attribution.base import model_state
-
     probs = []
     with model_state(model):
         for s in _chunks(x.shape[0], batch_size):
@@ -577,7 +343,7 @@ def stitch(maps: Sequence[torch.Tensor], windows: Sequence[np.ndarray], frame_in
     count = torch.zeros(n, dtype=torch.float32)
     for m, w in zip(maps, windows):
         m = m.float()
-        m = (m - m.min()) / (m.max() - m.min()).clamp_min(1e-12)
+        m = minmax_per_clip(m[None])[0]
         rows = torch.tensor([pos[int(f)] for f in w], dtype=torch.long)
         acc.index_add_(0, rows, m)
         count.index_add_(0, rows, torch.ones(len(rows)))
@@ -793,7 +559,6 @@ def _draw(job: _Job, method: str, exps: list, entry: MethodResult) -> np.ndarray
 def _run_method(job: _Job, method: str, heavy: bool) -> tuple[MethodResult, list, Any, np.ndarray | None]:
     """Explain, score and draw one method."""
     from . import methods as registry
-    from .explanation import _jsonable
 
     o = job.opts
     params = o.params.get(method, {})
@@ -802,7 +567,7 @@ def _run_method(job: _Job, method: str, heavy: bool) -> tuple[MethodResult, list
                          o.batch_size, params, progress=not o.quiet)
     dt = time.perf_counter() - t0
     job.timings["explain_s"] += dt
-    entry = MethodResult(name=method, description=registry.describe(method), params=_jsonable(params), timing_s=dt,
+    entry = MethodResult(name=method, description=registry.describe(method), params=to_jsonable(params), timing_s=dt,
                          timing_per_window_s=dt / job.n_windows)
     curves = _score(job, exps, entry, progress=not o.quiet and heavy) if o.curves else None
     t0 = time.perf_counter()
@@ -906,8 +671,6 @@ def _params(job: _Job, n: int) -> dict[str, Any]:
 
 def _record(job: _Job, entries: list[MethodResult], outputs: dict[str, str], n: int) -> ExplainResult:
     """The record, with JSON-ready values (lists, not tuples) so it equals what ``load`` reads back."""
-    from .explanation import _jsonable
-
     c, m, g = job.clips, job.model, job.geometry
     clip = ClipRecord(mode=c.mode, num_windows=job.n_windows, window_frames=int(c.x.shape[2]),
                       frame_indices=[int(i) for i in c.frame_indices],
@@ -916,13 +679,13 @@ def _record(job: _Job, entries: list[MethodResult], outputs: dict[str, str], n: 
     return ExplainResult(
         schema=SCHEMA, created=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), video=c.info,
         model=ModelRecord(name=job.model_name, weights=getattr(m, "weights", None), input=m.spec.describe(),
-                          spec=_jsonable(m.spec.to_dict()), num_classes=m.num_classes),
+                          spec=to_jsonable(m.spec.to_dict()), num_classes=m.num_classes),
         clip=clip,
         target=TargetRecord(index=job.target_index, name=job.target_name,
                             probability=float(job.probs[job.target_index]),
                             requested="top1" if job.opts.target is None else job.opts.target),
         predictions=job.predictions, methods=entries, outputs=outputs, format=job.opts.fmt, fps=job.render_fps,
-        params=_jsonable(_params(job, n)), timings=job.timings, versions=_versions())
+        params=to_jsonable(_params(job, n)), timings=job.timings, versions=_versions())
 
 
 def _save(result: ExplainResult, out: Path, html: bool, log: Callable[..., None]) -> None:

@@ -3,7 +3,7 @@
 The page (``report.html`` next to ``result.json``) only uses relative links to the files in the folder, so the
 folder can be moved, zipped or served as is. It plays the overlay videos side by side (with shared
 play/pause), shows the method grid, the deletion/insertion curves, the top-k predictions and the scores.
-It reads the folder's record through :class:`vidxai.pipeline.ExplainResult`.
+It reads the folder's record through :class:`vidxai.result.ExplainResult`.
 """
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from string import Template
 from typing import Any
 
 from ..errors import InputError
-from ..pipeline import RESULT_FILE, ExplainResult, MethodResult
+from ..result import RESULT_FILE, ExplainResult, MethodResult
 
 REPORT_FILE = "report.html"
 VIDEO_SUFFIXES = (".mp4", ".webm", ".m4v")
@@ -125,7 +125,7 @@ def _details(r: ExplainResult) -> dict[str, Any]:
 
 
 def render_html(result: ExplainResult | dict, directory: str | os.PathLike) -> str:
-    """The report page for ``result`` (an :class:`~vidxai.pipeline.ExplainResult` or the parsed ``result.json``)
+    """The report page for ``result`` (an :class:`~vidxai.result.ExplainResult` or the parsed ``result.json``)
     whose files live in ``directory``.
 
     Example::
