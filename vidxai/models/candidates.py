@@ -60,7 +60,7 @@ def native_input(model: VideoModel, seed: int = 0) -> torch.Tensor:
 
 
 def _record_shapes(model: VideoModel, x: torch.Tensor) -> dict[str, tuple[int, ...]]:
-    from ..attribution.base import HookSet, model_state
+    from ..core.runtime import model_state
 
     shapes: dict[str, tuple[int, ...]] = {}
 
@@ -73,11 +73,13 @@ def _record_shapes(model: VideoModel, x: torch.Tensor) -> dict[str, tuple[int, .
 
         return hook
 
-    with model_state(model), HookSet() as hooks, torch.no_grad():
-        for name, module in model.net.named_modules():
-            if name:
-                hooks.forward(module, hook_for(name))
-        model(x)
+    handles = [module.register_forward_hook(hook_for(name)) for name, module in model.net.named_modules() if name]
+    try:
+        with model_state(model), torch.no_grad():
+            model(x)
+    finally:
+        for handle in handles:
+            handle.remove()
     return shapes
 
 
