@@ -28,6 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from ..core.tensor import minmax_per_clip
 from ..errors import InputError
 
 CLASS_NAMES: tuple[str, ...] = (
@@ -135,8 +136,8 @@ def _background(rng: np.random.Generator, kind: int, size: int) -> np.ndarray:
     else:  # blotches: smooth isotropic noise (coarse random grid, bilinear upsampling)
         coarse = rng.random((1, 1, 9, 9))
         up = torch.nn.functional.interpolate(torch.from_numpy(coarse), size=(size, size), mode="bilinear",
-                                             align_corners=False)[0, 0].numpy()
-        pattern = (up - up.min()) / max(up.max() - up.min(), 1e-6)
+                                             align_corners=False)[0]
+        pattern = minmax_per_clip(up, eps=1e-6)[0].numpy()
     base = _random_colour(rng, rng.uniform(0.1, 0.4), (0.35, 0.65))
     other = _random_colour(rng, rng.uniform(0.1, 0.4), (0.35, 0.65))
     contrast = rng.uniform(0.5, 1.0)

@@ -180,14 +180,19 @@ def boxes_to_original(boxes: BoxLike, geometry):
 def masks_to_boxes(masks: torch.Tensor) -> torch.Tensor:
     """Tight ``xyxy`` box of the True pixels of each mask ``(..., H, W)`` -> ``(..., 4)``; NaN when empty."""
     masks = torch.as_tensor(masks).bool()
-    return _boxes_from_any(masks.any(-1), masks.any(-2))
+    return boxes_from_any(masks.any(-1), masks.any(-2))
 
 
-def _boxes_from_any(rows: torch.Tensor, cols: torch.Tensor) -> torch.Tensor:
+def boxes_from_any(rows: torch.Tensor, cols: torch.Tensor) -> torch.Tensor:
     """Tight boxes from "this row has a kept pixel" ``(..., H)`` and "this column has one" ``(..., W)``.
 
     Working from the row/column projections is what lets thresholds be swept without building every
     mask: a row holds a pixel >= t exactly when the row maximum is >= t.
+
+    Example::
+
+        >>> boxes_from_any(torch.tensor([False, True, True]), torch.tensor([True, True, False, False]))
+        tensor([0., 1., 2., 3.])
     """
     h, w = rows.shape[-1], cols.shape[-1]
     ar_h = torch.arange(h, device=rows.device)

@@ -30,6 +30,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from ..core.checks import check_choice
+from ..core.tensor import blur_frames
 from ..errors import InputError, ShapeError, TargetError, UnknownNameError
 from ..models.base import resolve_chunk_size
 from .base import Metric, as_batch
@@ -152,23 +154,9 @@ def segment_schedule(saliency: torch.Tensor, segmentation: torch.Tensor, steps: 
 
 
 # -- baselines ------------------------------------------------------------------------------------------
-def gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
-    """Blur each frame of ``x (B, C, T, H, W)`` with a Gaussian of ``sigma`` pixels (reflect padding)."""
-    if sigma <= 0:
-        return x.clone()
-    radius = max(1, int(round(3 * sigma)))
-    t = torch.arange(-radius, radius + 1, device=x.device, dtype=x.dtype)
-    k = torch.exp(-0.5 * (t / sigma) ** 2)
-    k = k / k.sum()
-    b, c, tt, h, w = x.shape
-    y = x.reshape(b * c * tt, 1, h, w)
-    pad_h, pad_w = min(radius, h - 1), min(radius, w - 1)
-    y = nn.functional.pad(y, (pad_w, pad_w, pad_h, pad_h), mode="reflect" if min(h, w) > 1 else "replicate")
-    kh = k[radius - pad_h: radius + pad_h + 1]
-    kw = k[radius - pad_w: radius + pad_w + 1]
-    y = nn.functional.conv2d(y, (kh / kh.sum()).view(1, 1, -1, 1))
-    y = nn.functional.conv2d(y, (kw / kw.sum()).view(1, 1, 1, -1))
-    return y.reshape(b, c, tt, h, w)
+#: the frame blur of the ``"blur"`` baseline, now :func:`vidxai.core.tensor.blur_frames`; this name is kept
+#: for callers that import it from here (the attribution methods).
+gaussian_blur = blur_frames
 
 
 def removed_clip(x: torch.Tensor, baseline: str | torch.Tensor = "zero", blur_sigma: float = 10.0) -> torch.Tensor:
@@ -189,7 +177,7 @@ def removed_clip(x: torch.Tensor, baseline: str | torch.Tensor = "zero", blur_si
     if baseline == "mean":
         return x.mean(dim=(2, 3, 4), keepdim=True).expand_as(x)
     if baseline == "blur":
-        return gaussian_blur(x, blur_sigma)
+        return blur_frames(x, blur_sigma)
     raise UnknownNameError(str(baseline), BASELINES, hint="deletion baseline")
 
 
@@ -240,8 +228,7 @@ def deletion_insertion(
         grid: cell counts (T, H, W) of the ``"grid"`` mode.
         blur_sigma: Gaussian sigma in pixels of the ``"blur"`` baseline.
     """
-    if mode not in MODES:
-        raise UnknownNameError(str(mode), MODES, hint="deletion mode")
+    check_choice(mode, MODES, hint="deletion mode")
     if int(steps) < 1:
         raise InputError(f"steps must be >= 1, got {steps}")
     steps = int(steps)

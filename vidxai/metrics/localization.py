@@ -38,9 +38,11 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..errors import InputError, ShapeError, UnknownNameError
+from ..core.checks import check_choice
+from ..core.tensor import minmax_per_clip
+from ..errors import InputError, ShapeError
 from .base import Metric, as_batch
-from .boxes import _boxes_from_any, box_iou, masks_to_boxes
+from .boxes import boxes_from_any, box_iou, masks_to_boxes
 
 #: the threshold sweeps of the UCF101-24 protocol (value: fraction of the normalised map; mean: multiple of the
 #: mean; energy: percent of the total mass)
@@ -54,15 +56,11 @@ SCHEMES = tuple(THRESHOLDS)
 
 def normalize_volume(saliency: torch.Tensor) -> torch.Tensor:
     """Min-max normalise each clip's map ``(B, T, H, W)`` to [0, 1] over the whole volume (constant -> 0)."""
-    flat = saliency.flatten(1).float()
-    lo = flat.amin(1, keepdim=True)
-    hi = flat.amax(1, keepdim=True)
-    return ((flat - lo) / (hi - lo).clamp_min(1e-12)).view(saliency.shape)
+    return minmax_per_clip(saliency.float())
 
 
 def _thresholds(scheme: str, thresholds) -> torch.Tensor:
-    if scheme not in THRESHOLDS:
-        raise UnknownNameError(str(scheme), SCHEMES, hint="threshold scheme")
+    check_choice(scheme, SCHEMES, hint="threshold scheme")
     th = THRESHOLDS[scheme] if thresholds is None else torch.as_tensor(thresholds, dtype=torch.float32).reshape(-1)
     if th.numel() == 0:
         raise InputError("thresholds must not be empty")
@@ -148,7 +146,7 @@ def saliency_boxes(saliency: torch.Tensor, scheme: str = "value", thresholds=Non
         return _largest_component_boxes(keep)
     rows = s.amax(-1).unsqueeze(1) >= tau.view(*tau.shape, 1, 1)  # (B, K, T, H)
     cols = s.amax(-2).unsqueeze(1) >= tau.view(*tau.shape, 1, 1)  # (B, K, T, W)
-    return _boxes_from_any(rows, cols)
+    return boxes_from_any(rows, cols)
 
 
 def frame_ious(pred: torch.Tensor, gt: torch.Tensor) -> torch.Tensor:

@@ -26,6 +26,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from ..core.tensor import minmax_per_clip
 from ..errors import InputError
 from ..errors import UnknownNameError
 
@@ -80,12 +81,6 @@ def ssim(a: torch.Tensor, b: torch.Tensor, win_size: int = 7, data_range: float 
     return s.mean(dim=(1, 2, 3)).float().view(lead)
 
 
-def _normalize(m: torch.Tensor) -> torch.Tensor:
-    flat = m.flatten(1).float()
-    lo, hi = flat.amin(1, keepdim=True), flat.amax(1, keepdim=True)
-    return ((flat - lo) / (hi - lo).clamp_min(1e-12)).view(m.shape)
-
-
 def map_similarity(a: torch.Tensor, b: torch.Tensor, absolute: bool = False,
                    with_ssim: bool = True) -> dict[str, torch.Tensor]:
     """Spearman ``(B,)`` and SSIM ``(B,)`` (frames averaged) of saliency maps ``(B, T, H, W)``."""
@@ -93,7 +88,7 @@ def map_similarity(a: torch.Tensor, b: torch.Tensor, absolute: bool = False,
         a, b = a.abs(), b.abs()
     out = {"spearman": spearman(a, b)}
     if with_ssim:
-        out["ssim"] = ssim(_normalize(a), _normalize(b)).mean(-1) if min(a.shape[-2:]) >= 7 \
+        out["ssim"] = ssim(minmax_per_clip(a.float()), minmax_per_clip(b.float())).mean(-1) if min(a.shape[-2:]) >= 7 \
             else torch.full((a.shape[0],), float("nan"))
     return out
 

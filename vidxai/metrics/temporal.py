@@ -18,6 +18,7 @@ from typing import Any
 
 import torch
 
+from ..core.tensor import minmax_per_clip
 from ..errors import InputError
 from .base import Metric, as_batch
 
@@ -70,9 +71,7 @@ def temporal_localization(saliency: torch.Tensor, start, end, threshold: float =
     mass_in_interval = torch.where(has_mass, (imp * inside).sum(1) / total.clamp_min(1e-30), nan)
     peak = imp.argmax(1)
     peak_hit = (inside.gather(1, peak.view(-1, 1)).squeeze(1) & has_mass).float()
-    lo = imp.amin(1, keepdim=True)
-    hi = imp.amax(1, keepdim=True)
-    norm = (imp - lo) / (hi - lo).clamp_min(1e-30)
+    norm = minmax_per_clip(imp, eps=1e-30)
     sel = norm >= threshold
     big = t + 1
     ext_s = torch.where(sel, frames, big).amin(1)

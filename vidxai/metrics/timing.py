@@ -5,38 +5,13 @@ on CPU it is a plain :func:`time.perf_counter`.
 """
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from typing import Any
 
 import torch
 
+from ..core.runtime import Timer, synchronize  # noqa: F401  (the canonical timer; re-exported here)
 from .base import Metric
-
-
-def synchronize(device: torch.device | str | None = None) -> None:
-    """Wait for queued CUDA work on ``device`` (every device when None); no-op without CUDA."""
-    if device is not None and torch.device(device).type != "cuda":
-        return
-    if torch.cuda.is_available() and torch.cuda.is_initialized():
-        torch.cuda.synchronize(device)
-
-
-class Timer:
-    """``with Timer(device) as t: ...`` then ``t.seconds`` (CUDA-synchronised at both ends)."""
-
-    def __init__(self, device: torch.device | str | None = None) -> None:
-        self.device = device
-        self.seconds = float("nan")
-
-    def __enter__(self) -> Timer:
-        synchronize(self.device)
-        self._t0 = time.perf_counter()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        synchronize(self.device)
-        self.seconds = time.perf_counter() - self._t0
 
 
 def time_per_clip(fn: Callable[..., Any], *args: Any, n_clips: int = 1, repeats: int = 1, warmup: int = 0,

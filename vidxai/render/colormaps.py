@@ -11,6 +11,7 @@ import functools
 import numpy as np
 import torch
 
+from ..core.tensor import minmax_per_clip
 from ..errors import UnknownNameError
 
 LUT_SIZE = 256
@@ -78,12 +79,9 @@ def colorize(maps, colormap: str = "jet") -> np.ndarray:
 def normalize(maps, per_frame: bool = False, eps: float = 1e-12) -> np.ndarray:
     """Min-max normalise ``maps`` to [0, 1] over the whole video (or per frame when ``per_frame``)."""
     x = to_numpy(maps)
-    if per_frame and x.ndim >= 3:
-        axes = tuple(range(x.ndim - 2, x.ndim))
-        lo, hi = x.min(axis=axes, keepdims=True), x.max(axis=axes, keepdims=True)
-    else:
-        lo, hi = x.min(), x.max()
-    return ((x - lo) / np.maximum(hi - lo, eps)).astype(np.float32)
+    t = torch.from_numpy(x if x.flags.writeable else x.copy())
+    rows = t.reshape((-1,) + x.shape[-2:]) if per_frame and x.ndim >= 3 else t.reshape(1, -1)
+    return minmax_per_clip(rows, eps).reshape(x.shape).numpy()
 
 
 __all__ = ["lut", "colorize", "normalize", "available", "indices", "UnknownColormapError"]

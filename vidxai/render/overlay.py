@@ -13,6 +13,7 @@ import torch
 import torch.nn.functional as F
 
 from ..errors import ShapeError
+from . import colormaps
 from .colormaps import colorize, to_numpy
 
 Color = tuple[int, int, int]
@@ -80,8 +81,7 @@ def overlay(frames, maps, alpha: float = 0.5, colormap: str = "jet", normalize: 
         raise ShapeError(f"maps {tuple(m.shape)} do not match {frames.shape[0]} frames")
     m = resize_maps(m, frames.shape[1:3])
     if normalize:
-        lo, hi = float(m.min()), float(m.max())
-        m = (m - lo) / max(hi - lo, 1e-12)
+        m = colormaps.normalize(m)
     a = alpha * np.clip(np.nan_to_num(m), 0, 1) if weighted else alpha
     return blend(frames, colorize(m, colormap), a)
 

@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..core.tensor import minmax_per_clip
 from .config import MethodSpec, RunConfig, parse_config
 from .report import collect
 
@@ -88,9 +89,7 @@ def _bam_scores(cfg: RunConfig, paths, method: MethodSpec) -> float:
         return float("nan")
     correct = gt["logits"].argmax(1) == gt["labels"]
     sal = torch.as_tensor(maps["saliency"], dtype=torch.float32)
-    from ..attribution.base import normalize_maps
-
-    sal = normalize_maps(sal)
+    sal = minmax_per_clip(sal)
     masks = torch.as_tensor(gt["masks"]).bool()
     inside = (sal * masks).flatten(1).sum(1) / masks.flatten(1).sum(1).clamp_min(1)
     inside = inside.numpy()[correct]

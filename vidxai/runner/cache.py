@@ -20,11 +20,12 @@ that is what makes runs resumable without losing or repeating work.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
-from typing import Any, Callable, IO
+from typing import Any
 
 import numpy as np
+
+from ..core.runtime import atomic_write
 
 #: Cache format version (part of the cache path). 2: float32 maps and per-setting keys (1 stored float16 maps).
 VERSION = 2
@@ -42,25 +43,6 @@ def write_shard(path: Path, arrays: dict[str, np.ndarray], meta: dict[str, Any])
               for k, v in arrays.items()}
     packed["__meta__"] = np.frombuffer(json.dumps(meta, default=_json_default).encode(), dtype=np.uint8)
     atomic_write(path, lambda f: np.savez_compressed(f, **packed))
-
-
-def atomic_write(path: Path, write: Callable[[IO[bytes]], Any], single_writer: bool = True) -> None:
-    """Write ``path`` through a temporary file and a rename, so readers see the whole file or none.
-
-    ``single_writer``: only this process ever writes ``path`` (one rank owns each batch), so other temporary
-    files of ``path`` are leftovers of a writer killed mid-write, and are removed first. Files that several
-    ranks write at once (the same content) must pass False.
-    """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if single_writer:
-        for stale in path.parent.glob(f".{path.name}.*.tmp"):
-            stale.unlink(missing_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "wb") as f:
-        write(f)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
 
 
 def read_meta(path: Path) -> dict[str, Any]:

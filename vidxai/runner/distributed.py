@@ -8,6 +8,8 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 
+from ..core.runtime import resolve_device as core_resolve_device
+
 
 @dataclass
 class DistInfo:
@@ -46,12 +48,13 @@ def shutdown(info: DistInfo) -> None:
 
 
 def resolve_device(device: str, info: DistInfo) -> torch.device:
-    """``auto`` -> this rank's GPU when CUDA is available, else the CPU."""
-    if device == "auto":
-        return torch.device(f"cuda:{info.local_rank}") if torch.cuda.is_available() else torch.device("cpu")
-    if device == "cuda" and info.initialised:
-        return torch.device(f"cuda:{info.local_rank}")
-    return torch.device(device)
+    """``auto`` -> this rank's GPU when CUDA is available, else the CPU (:func:`vidxai.core.resolve_device`).
+
+    Example::
+
+        device = resolve_device(config.device, init_distributed(config.device))
+    """
+    return core_resolve_device(device, info.local_rank, distributed=info.initialised)
 
 
 def broadcast_text(info: DistInfo, text: str) -> str:

@@ -35,6 +35,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..core.runtime import Timer, model_state
 from ..errors import ConfigError, VidxaiError
 from . import cache
 from .config import MethodSpec, RunConfig, explain_key, metric_key
@@ -322,8 +323,6 @@ class Runner:
         self.stats.clips += len(good)
 
     def _write_gt(self, k: int, good: list[dict], errors: list[dict], x: torch.Tensor | None) -> None:
-        from ..attribution.base import model_state
-
         arrays: dict[str, np.ndarray] = {}
         if x is not None:
             with torch.no_grad(), model_state(self.model):
@@ -363,13 +362,9 @@ class Runner:
         if x is not None:
             self._seed(k)
             cls = methods.get(m.name)
-            if self.device.type == "cuda":
-                torch.cuda.synchronize(self.device)
-            t0 = time.perf_counter()
-            result = cls(self.model).attribute(x, target=targets, **m.params)
-            if self.device.type == "cuda":
-                torch.cuda.synchronize(self.device)
-            seconds = time.perf_counter() - t0
+            with Timer(self.device) as timer:
+                result = cls(self.model).attribute(x, target=targets, **m.params)
+            seconds = timer.seconds
             arrays["saliency"] = result.saliency.detach().float().cpu().numpy()
             if result.segmentation is not None:
                 arrays["segmentation"] = result.segmentation.detach().cpu().numpy().astype(np.int32)

@@ -30,6 +30,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from ..core.tensor import minmax_per_clip
 from .color import rgb_to_lab
 from .connectivity import connected_components
 from .slic import skimage_grid_axes
@@ -48,10 +49,7 @@ def _features(volume: torch.Tensor, extra: torch.Tensor | None, compactness: flo
     (scikit-image's order of operations), then the extra channels divided by their weight (not rescaled)."""
     b, c = volume.shape[:2]
     x = volume.to(torch.float64)
-    flat = x.reshape(b, -1)
-    lo = flat.amin(1).view(b, 1, 1, 1, 1)
-    span = flat.amax(1).view(b, 1, 1, 1, 1) - lo
-    x = (x - lo) / torch.where(span > 0, span, torch.ones_like(span))
+    x = minmax_per_clip(x, eps=0)
     if lab and c == 3:
         x = rgb_to_lab(x)
     feats = [(x * (1.0 / compactness)).reshape(b, c, -1)]

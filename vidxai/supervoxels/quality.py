@@ -64,6 +64,14 @@ def boundary_recall(labels, gt, tolerance: int = 2, temporal_tolerance: int = 1)
     return torch.where(total > 0, hits / total.clamp_min(1), torch.ones_like(total))
 
 
+def _contingency(x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Dense ids of two flat labelings and their float64 contingency table ``(n_x, n_y)`` (voxels per pair)."""
+    xi = torch.unique(x, return_inverse=True)[1]
+    yi = torch.unique(y, return_inverse=True)[1]
+    nx, ny = int(xi.max()) + 1, int(yi.max()) + 1
+    return xi, yi, torch.bincount(xi * ny + yi, minlength=nx * ny).view(nx, ny).double()
+
+
 def undersegmentation_error(labels, gt, kind: str = "np") -> torch.Tensor:
     """Under-segmentation error per clip ``(B,)`` (``kind="np"``: Neubert & Protzel; ``"classic"``)."""
     seg, g = _as_volume(labels), _as_volume(gt)
@@ -73,10 +81,7 @@ def undersegmentation_error(labels, gt, kind: str = "np") -> torch.Tensor:
         raise ShapeError(f"kind must be 'np' or 'classic', got {kind!r}")
     out = []
     for s_c, g_c in zip(seg.flatten(1), g.flatten(1)):
-        s_id = torch.unique(s_c, return_inverse=True)[1]
-        g_id = torch.unique(g_c, return_inverse=True)[1]
-        ns, ng = int(s_id.max()) + 1, int(g_id.max()) + 1
-        joint = torch.bincount(s_id * ng + g_id, minlength=ns * ng).view(ns, ng).double()
+        _, _, joint = _contingency(s_c, g_c)
         size_s = joint.sum(1, keepdim=True)
         n = float(s_c.numel())
         if kind == "np":
@@ -123,10 +128,8 @@ def adjusted_rand_index(labels_a, labels_b) -> torch.Tensor:
         raise ShapeError(f"labels {tuple(a.shape)} and {tuple(b.shape)} differ in shape")
     out = []
     for x, y in zip(a.flatten(1), b.flatten(1)):
-        xi = torch.unique(x, return_inverse=True)[1]
-        yi = torch.unique(y, return_inverse=True)[1]
-        nx, ny = int(xi.max()) + 1, int(yi.max()) + 1
-        joint = torch.bincount(xi * ny + yi, minlength=nx * ny).double()
+        xi, yi, joint = _contingency(x, y)
+        nx, ny = joint.shape
         n = float(x.numel())
         sum_joint = _comb2(joint).sum()
         sum_a = _comb2(torch.bincount(xi, minlength=nx).double()).sum()
