@@ -197,3 +197,15 @@ def test_resuming_with_another_batch_size_is_refused(tmp_path):
     run(load_config(path), phases=("explain",), progress=False)
     with pytest.raises(ConfigError, match="batch_size 2"):
         run(load_config(path, {"batch_size": 4}), progress=False)
+
+
+def test_report_pointing_table_has_no_empty_column():
+    """Without temporal metrics the pointing table's header had a trailing empty cell (5 columns over 4)."""
+    from vidxai.runner.report import markdown
+
+    report = {"name": "x", "model": {"name": "m"}, "dataset": {"type": "d"}, "clips": 1, "failed_clips": [],
+              "target": "top1", "seed": 0, "calibration_fraction": 0.2, "throughput": [], "failed_methods": [],
+              "methods": {"gradcam": {"pointing_hit": {"mean": 0.5, "sem": 0.1}}}}
+    text = markdown(report)
+    table = [line for line in text.splitlines() if line.startswith("| method | pointing")]
+    assert table and table[0].count("|") == 5

@@ -146,12 +146,12 @@ def markdown(report: dict[str, Any]) -> str:
     if any("pointing_hit" in e or any(x.startswith("temporal_") for x in e) for e in ms.values()):
         tkeys = sorted({x for e in ms.values() for x in e if x.startswith("temporal_")})
         lines += ["## Pointing game and temporal localisation (higher is better)", "",
-                  "| method | pointing accuracy | energy in ground truth | energy on distractors | "
-                  + " | ".join(t.replace("temporal_", "temporal ") for t in tkeys) + " |",
+                  "| " + " | ".join(["method", "pointing accuracy", "energy in ground truth", "energy on distractors"]
+                                    + [t.replace("temporal_", "temporal ") for t in tkeys]) + " |",
                   "|---|---|---|---|" + "---|" * len(tkeys)]
         for k, e in ms.items():
-            lines.append(f"| {k} | {_fmt(e.get('pointing_hit'))} | {_fmt(e.get('energy_in_gt'))} | "
-                         f"{_fmt(e.get('energy_on_distractors'))} | " + " | ".join(_fmt(e.get(t)) for t in tkeys) + " |")
+            cells = [k, _fmt(e.get("pointing_hit")), _fmt(e.get("energy_in_gt")), _fmt(e.get("energy_on_distractors"))]
+            lines.append("| " + " | ".join(cells + [_fmt(e.get(t)) for t in tkeys]) + " |")
         lines.append("")
     lines += ["## Time per explanation (thesis table 4.4)", "", "| method | seconds per clip |", "|---|---|"]
     lines += [f"| {k} | {_fmt(e.get('seconds_per_clip'), 4)} |" for k, e in ms.items()]
