@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from .core.runtime import to_jsonable
 from .errors import CorruptCheckpointError, VidxaiError
 
 FORMAT_VERSION = 1
@@ -131,18 +132,5 @@ class Explanation:
         return f"Explanation({self.summary()})"
 
 
-def _jsonable(obj: Any) -> Any:
-    """Convert tensors/numpy scalars inside dicts/lists to JSON-friendly values."""
-    if isinstance(obj, dict):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_jsonable(v) for v in obj]
-    if isinstance(obj, torch.Tensor):
-        return obj.detach().cpu().tolist()
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    if isinstance(obj, np.generic):
-        return obj.item()
-    if isinstance(obj, (str, int, float, bool)) or obj is None:
-        return obj
-    return str(obj)
+# one implementation, in vidxai.core (kept under the old private name for this module's callers)
+_jsonable = to_jsonable

@@ -12,14 +12,14 @@ reduction from (C, T, H, W) to (T, H, W), and per-clip normalisation.
 """
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import torch
 from torch import nn
 
+from ..core.runtime import model_state  # noqa: F401  (re-exported: methods import it from here)
 from ..errors import InputError
 from ..models.base import VideoModel
 
@@ -83,24 +83,6 @@ def _param_dtype(model: nn.Module) -> torch.dtype:
         if p.is_floating_point():
             return p.dtype
     return torch.float32
-
-
-@contextlib.contextmanager
-def model_state(model: nn.Module, train: bool = False) -> Iterator[nn.Module]:
-    """Put ``model`` in eval mode with parameter gradients off; restore both on exit (even on error)."""
-    # Per-module flags: model.train(flag) would overwrite sub-modules that were deliberately in another mode.
-    modes = [(m, m.training) for m in model.modules()]
-    flags = [(p, p.requires_grad) for p in model.parameters()]
-    try:
-        model.train(train)
-        for p, _ in flags:
-            p.requires_grad_(False)
-        yield model
-    finally:
-        for p, flag in flags:
-            p.requires_grad_(flag)
-        for m, mode in modes:
-            m.training = mode
 
 
 class HookSet:

@@ -12,14 +12,13 @@ model's device. Nothing leaves torch.
 """
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 
 import torch
-import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from .. import methods
+from ..core.tensor import gaussian_blur  # noqa: F401  (re-exported: SmoothGrad/IG baselines use it)
 from ..errors import InputError, ShapeError
 from ..models.base import VideoModel
 from .base import (REDUCTIONS, Attribution, AttributionResult, check_params, input_gradient, model_state,
@@ -136,35 +135,6 @@ def ig_alphas(n_steps: int, rule: str = "gausslegendre") -> tuple[torch.Tensor, 
     if rule == "riemann_middle":
         return torch.linspace(1 / (2 * n), 1 - 1 / (2 * n), n, dtype=torch.float64), weights
     raise InputError(f"unknown integration rule {rule!r}; choose from {', '.join(IG_RULES)}")
-
-
-def gaussian_blur(x: torch.Tensor, sigma: float | tuple[float, float, float] = (0.0, 5.0, 5.0)) -> torch.Tensor:
-    """Separable Gaussian blur of ``(B, C, T, H, W)`` clips with per-axis ``sigma`` = (t, h, w) in voxels.
-
-    A single number blurs space only (time untouched). Borders are reflected (replicated when a clip is too
-    short to reflect). Depthwise ``conv3d``, on the clip's device.
-    """
-    if isinstance(sigma, (int, float)):
-        sigma = (0.0, float(sigma), float(sigma))
-    if len(sigma) != 3 or any(s < 0 for s in sigma):
-        raise InputError(f"blur sigma must be a non-negative number or (t, h, w) triple, got {sigma!r}")
-    out = x
-    c = x.shape[1]
-    for axis, s in enumerate(sigma):
-        if s <= 0:
-            continue
-        radius = max(1, int(math.ceil(3 * s)))
-        coords = torch.arange(-radius, radius + 1, device=x.device, dtype=x.dtype)
-        kernel = torch.exp(-0.5 * (coords / s) ** 2)
-        kernel = kernel / kernel.sum()
-        shape = [1, 1, 1]
-        shape[axis] = kernel.numel()
-        weight = kernel.view(1, 1, *shape).repeat(c, 1, 1, 1, 1)
-        pad = [0, 0, 0, 0, 0, 0]  # (w_lo, w_hi, h_lo, h_hi, t_lo, t_hi)
-        pad[2 * (2 - axis)] = pad[2 * (2 - axis) + 1] = radius
-        mode = "reflect" if out.shape[2 + axis] > radius else "replicate"
-        out = F.conv3d(F.pad(out, pad, mode=mode), weight, groups=c)
-    return out
 
 
 def ig_baseline(model: VideoModel, x: torch.Tensor, baseline: str | float | torch.Tensor = "zeros",
