@@ -387,7 +387,7 @@ def main(argv=None) -> int:
     torch.manual_seed(SEED)
     records = Records(args.work / f"records_{mode}.jsonl")
     maps = args.work / f"maps_{mode}"
-    started = {"load_average_start": list(os.getloadavg())}
+    started = {"load_average_start": list(os.getloadavg()), "report_only": bool(args.report)}
     if not args.report:
         import vidxai
 

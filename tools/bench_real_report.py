@@ -158,9 +158,12 @@ def render(summary: dict) -> str:
         "# Real data: the pretrained I3D on real clips and real tubes",
         "",
         f"Measured by `tools/bench_real.py{' --quick' if s['mode'] == 'quick' else ''}` with {s['model']} on "
-        f"{mach['cpus']} CPU cores ({mach['torch_threads']} torch threads, torch {mach['torch']}), load average "
-        f"{', '.join(f'{v:.2f}' for v in mach['load_average_start'])} at the start and "
-        f"{', '.join(f'{v:.2f}' for v in mach['load_average_end'])} at the end (other work shared the machine). "
+        f"{mach['cpus']} CPU cores ({mach['torch_threads']} torch threads, torch {mach['torch']}); "
+        + ("other work shared the machine during the measurements (load average 3-8; the load seen while timing is "
+           "in the time table), and these tables were re-rendered from the records with `--report`. "
+           if mach.get("report_only") else
+           f"load average {', '.join(f'{v:.2f}' for v in mach['load_average_start'])} at the start and "
+           f"{', '.join(f'{v:.2f}' for v in mach['load_average_end'])} at the end. ") +
         "Numbers are means over clips; the thesis columns are C3D and R(2+1)D on Kinetics-400 / UCF101-24 "
         "(different models and datasets: compare the shape, not the values). Seed "
         f"{s['seed']}; method parameters: `{json.dumps(s['method_params'])}`; other methods at their defaults.",
