@@ -12,6 +12,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -128,6 +129,14 @@ class VideoModel(nn.Module):
             raise ShapeError(f"expected a clip tensor of shape (B, 3, T, H, W), got {tuple(x.shape)}")
         if not x.is_floating_point():
             raise ShapeError(f"expected a floating-point clip tensor, got dtype {x.dtype} (use vidxai.io.preprocess)")
+        if x.shape[0] == 0:
+            raise ShapeError(f"got an empty batch (0 clips) of shape {tuple(x.shape)}; pass at least one clip")
+        finite = torch.isfinite(x)
+        if not bool(finite.all()):
+            bad = x[~finite]
+            kinds = [k for k, n in (("NaN", int(bad.isnan().sum())), ("inf", int(bad.isinf().sum()))) if n]
+            raise InputError(f"the clip tensor holds {' and '.join(kinds)} values ({bad.numel()} of {x.numel()}); "
+                             "check how it was made (e.g. a division by a zero std) before explaining it")
         t, h, w = x.shape[2:]
         if t < self.spec.min_frames:
             raise ShapeError(f"{self.name} needs at least {self.spec.min_frames} frames, got {t}")
@@ -168,7 +177,10 @@ class VideoModel(nn.Module):
     def class_index(self, target: int | str) -> int:
         """Resolve a class index or name to an index, with clear errors."""
         if isinstance(target, str):
-            if target.lstrip("-").isdigit():
+            if not target.strip():
+                raise TargetError(f"the target is an empty string; give a class index (0..{self.num_classes - 1}), a "
+                                  "class name, or top1 (None in Python) for the top prediction")
+            if target.strip().lstrip("-").isdigit():
                 target = int(target)
             else:
                 lookup = {n.lower(): i for i, n in enumerate(self.class_names)}
@@ -178,7 +190,10 @@ class VideoModel(nn.Module):
                         return lookup[cand]
                 raise UnknownClassError(target, self.class_names, hint=f"{self.name} has {self.num_classes} classes")
         if isinstance(target, torch.Tensor):
-            target = int(target.item())
+            target = target.item()
+        if isinstance(target, bool) or not isinstance(target, (int, float, np.integer, np.floating)) or (
+                isinstance(target, (float, np.floating)) and not float(target).is_integer()):
+            raise TargetError(f"a target must be a whole class index or a class name, got {target!r}")
         target = int(target)
         if not 0 <= target < self.num_classes:
             raise TargetError(f"class index {target} is out of range for {self.name} ({self.num_classes} classes)")

@@ -96,8 +96,12 @@ def read_state_dict(path: str | Path, strip_prefixes: Sequence[str] = STRIP_PREF
         CorruptCheckpointError: it cannot be read or holds no tensors.
     """
     path = Path(path).expanduser()
+    if path.is_dir():
+        raise CorruptCheckpointError(f"{path} is a directory, not a checkpoint file")
     if not path.is_file():
         raise MissingCheckpointError(f"checkpoint not found: {path}")
+    if path.stat().st_size == 0:
+        raise CorruptCheckpointError(f"checkpoint {path} is empty (0 bytes)")
     try:
         obj = _torch_load(path)
     except (RuntimeError, EOFError, OSError, ValueError, pickle.UnpicklingError, zipfile.BadZipFile,
@@ -177,8 +181,29 @@ def load_into(net: nn.Module, state_dict: Mapping[str, torch.Tensor], source: st
         if unexpected:
             parts.append(f"{len(unexpected)} unexpected key(s): {_short_list(unexpected)}")
         raise CorruptCheckpointError(f"{source} does not fit {type(net).__name__}: " + "; ".join(parts))
+    _check_finite(net, state_dict, source)
     net.load_state_dict({k: v for k, v in state_dict.items() if k in own}, strict=False)
     return missing, unexpected
+
+
+def _check_finite(net: nn.Module, state_dict: Mapping[str, torch.Tensor], source: str) -> None:
+    """NaN anywhere, or inf in a learned parameter, means a broken checkpoint (a diverged run, a bad conversion).
+
+    Buffers may hold inf on purpose (e.g. attention masks), so only NaN counts there.
+    """
+    params = dict(net.named_parameters())
+    bad = []
+    for k, v in state_dict.items():
+        if not (isinstance(v, torch.Tensor) and v.is_floating_point()):
+            continue
+        n_nan = int(v.isnan().sum())
+        n_inf = int(v.isinf().sum()) if k in params else 0
+        if n_nan or n_inf:
+            bad.append(f"{k} ({', '.join(f'{n} {what}' for n, what in ((n_nan, 'NaN'), (n_inf, 'inf')) if n)})")
+    if bad:
+        raise CorruptCheckpointError(f"{source} holds non-finite weights (NaN or inf) in {len(bad)} tensor(s): "
+                                     f"{_short_list(bad, 3)}; the checkpoint is broken (e.g. saved from a diverged "
+                                     "run): use another one")
 
 
 def load_file_into(net: nn.Module, path: str | Path, strict: bool = True) -> str:

@@ -84,33 +84,17 @@ def load_state_dict_into(net: nn.Module, path: str | Path, sha256: str | None = 
     ``tools/train_synthetic.py``). Raises :class:`MissingCheckpointError` when the file does not exist and
     :class:`CorruptCheckpointError` when it fails ``sha256``, cannot be unpickled, or does not fit ``net``.
     """
+    from .checkpoint import load_into, read_state_dict
+
     path = Path(path).expanduser()
-    if not path.is_file():
-        raise MissingCheckpointError(f"checkpoint not found: {path}")
-    if sha256 is not None:
+    if path.is_file() and sha256 is not None:
         actual = sha256_file(path)
         if actual != sha256:
             raise CorruptCheckpointError(f"checkpoint {path} fails its checksum (sha256 {actual[:12]}..., "
                                          f"expected {sha256[:12]}...); re-install vidxai or retrain with "
                                          f"tools/train_synthetic.py")
-    try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # pickle/zip errors come in many types; all mean the same to the user
-        raise CorruptCheckpointError(f"cannot read checkpoint {path}: {type(exc).__name__}: "
-                                     f"{str(exc).splitlines()[0] if str(exc) else 'unreadable'}") from None
-    if isinstance(obj, dict):
-        for key in ("state_dict", "model"):
-            if isinstance(obj.get(key), dict):
-                obj = obj[key]
-                break
-    if not isinstance(obj, dict) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
-        raise CorruptCheckpointError(f"checkpoint {path} does not hold a state_dict of tensors")
-    try:
-        net.load_state_dict(obj)
-    except RuntimeError as exc:
-        first = str(exc).splitlines()
-        detail = " ".join(s.strip() for s in first[1:3]) if len(first) > 1 else str(exc)
-        raise CorruptCheckpointError(f"checkpoint {path} does not fit {type(net).__name__}: {detail}") from None
+    # the shared reader and loader: missing, directory, empty, unreadable, wrong keys or shapes, NaN/inf weights
+    load_into(net, read_state_dict(path), source=f"checkpoint {path}")
 
 
 def _build(name: str, class_names, weights) -> VideoModel:

@@ -51,7 +51,7 @@ def wrap(net: nn.Module, spec: InputSpec | None = None, class_names: Sequence[st
         A :class:`VideoModel` taking ``(B, C, T, H, W)`` and returning logits ``(B, K)``.
 
     Raises:
-        InputError: an unknown ``layout``, or the number of classes cannot be inferred.
+        InputError: ``net`` is not an ``nn.Module``, an unknown ``layout``, or the number of classes cannot be inferred.
 
     Example:
         >>> import torch, vidxai
@@ -68,6 +68,9 @@ def wrap(net: nn.Module, spec: InputSpec | None = None, class_names: Sequence[st
     """
     if isinstance(net, VideoModel):
         return net
+    if not isinstance(net, nn.Module):
+        raise InputError(f"expected a model (a vidxai VideoModel, a torch nn.Module or a registered model name), "
+                         f"got {type(net).__name__} {net!r:.40}")
     if layout not in LAYOUTS:
         raise InputError(f"unknown layout {layout!r}; choose from {', '.join(LAYOUTS)} (the layout net takes)")
     if not (output is None or isinstance(output, (str, int)) or callable(output)):
