@@ -12,6 +12,8 @@ reduction from (C, T, H, W) to (T, H, W), and per-clip normalisation.
 """
 from __future__ import annotations
 
+import difflib
+import inspect
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -182,9 +184,29 @@ def upsample_to(maps: torch.Tensor, size: Sequence[int]) -> torch.Tensor:
     return nn.functional.interpolate(maps.unsqueeze(1), size=tuple(size), mode=mode, align_corners=False).squeeze(1)
 
 
+def method_parameters(method: str) -> list[str]:
+    """The named keyword parameters of the registered method ``method``'s ``attribute()`` (found by its signature)."""
+    seen, todo = set(), list(Attribution.__subclasses__())
+    while todo:
+        cls = todo.pop()
+        if cls in seen:
+            continue
+        seen.add(cls)
+        todo += cls.__subclasses__()
+        if cls.name == method:
+            sig = inspect.signature(cls.attribute)
+            return [p.name for p in sig.parameters.values() if p.name not in ("self", "inputs", "target")
+                    and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+    return []
+
+
 def check_params(method: str, params: dict, allowed: Sequence[str]) -> None:
-    """Reject unknown keyword parameters with a clear error."""
+    """Reject unknown keyword parameters with a clear error listing what the method takes (its signature's named
+    parameters plus ``allowed``), with close matches for typos."""
     unknown = sorted(set(params) - set(allowed))
     if unknown:
-        raise InputError(f"method {method!r} got unknown parameter(s) {', '.join(unknown)}; "
-                         f"it accepts {', '.join(sorted(allowed)) or 'none'}")
+        accepted = sorted(set(allowed) | set(method_parameters(method)))
+        close = [c for u in unknown for c in difflib.get_close_matches(u, accepted, n=1, cutoff=0.6)]
+        hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+        raise InputError(f"method {method!r} got unknown parameter(s) {', '.join(unknown)}{hint} "
+                         f"(it accepts {', '.join(accepted) or 'no parameters'})")
