@@ -142,9 +142,16 @@ def _open(p: Path):
     if not container.streams.video:
         container.close()
         raise VideoDecodeError(f"{p} has no video stream")
-    if container.format.name in _NOT_VIDEO_FORMATS:
+    fmt = container.format.name
+    if fmt in _NOT_VIDEO_FORMATS:
         container.close()
-        raise VideoDecodeError(f"{p} is not a video (FFmpeg can only read it as {_NOT_VIDEO_FORMATS[container.format.name]})")
+        raise VideoDecodeError(f"{p} is not a video (FFmpeg can only read it as {_NOT_VIDEO_FORMATS[fmt]})")
+    if (fmt.endswith("_pipe") or fmt == "image2") and p.suffix.lower() not in IMAGE_SUFFIXES:
+        # a still image under a video name (photo.png renamed clip.mp4): one frame is no video
+        kind = fmt[:-5].upper() if fmt.endswith("_pipe") else "still"
+        container.close()
+        raise VideoDecodeError(f"{p} is not a video but a {kind} image; give a video file, or a folder of frame "
+                               "images for a frame sequence")
     return container
 
 

@@ -88,8 +88,13 @@ def write_video(path: str | os.PathLike, frames, fps: float = 25.0, crf: int = 1
     arr = _as_uint8_frames(frames)
     rate = _rate(fps)
     p.parent.mkdir(parents=True, exist_ok=True)
-    if suffix == ".gif":
-        _write_gif(p, arr, rate)
+    if suffix == ".gif":  # through a temporary name, as _write_av does: never a half-written file under p
+        tmp = p.with_name(f".{p.name}.part.gif")
+        try:
+            _write_gif(tmp, arr, rate)
+            os.replace(tmp, p)
+        finally:
+            tmp.unlink(missing_ok=True)
     else:
         _write_av(p, arr, rate, suffix, crf, codec, bit_rate, keyframe_interval)
     return p

@@ -15,6 +15,7 @@ from pathlib import Path
 from string import Template
 from typing import Any
 
+from ..core.runtime import atomic_write
 from ..errors import InputError
 from ..result import RESULT_FILE, ExplainResult, MethodResult
 
@@ -174,9 +175,8 @@ def write_report(directory: str | os.PathLike, result: ExplainResult | dict | No
         if not path.is_file():
             raise InputError(f"no {RESULT_FILE} in {directory}: run `vidxai explain VIDEO --out {directory}` first")
         result = ExplainResult.load(path)
-    out = directory / filename
-    out.write_text(render_html(result, directory), encoding="utf-8")
-    return out
+    text = render_html(result, directory)
+    return atomic_write(directory / filename, lambda f: f.write(text.encode("utf-8")))
 
 
 __all__ = ["write_report", "render_html", "media", "RESULT_FILE", "REPORT_FILE"]
