@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from .core.runtime import check_device, model_state, to_jsonable
+from .core.runtime import atomic_write, check_device, model_state, to_jsonable
 from .core.tensor import minmax_per_clip
 from .errors import InputError, TooFewFramesError, VideoNotFoundError
 # The record lives in vidxai.result (below the pipeline and render); re-exported here for compatibility.
@@ -123,6 +123,7 @@ class ExplainOptions:
         checks = [(0.0 <= self.alpha <= 1.0, f"--alpha must lie in [0, 1], got {self.alpha}"),
                   (self.topk >= 1, f"--topk must be >= 1, got {self.topk}"),
                   (self.frames is None or self.frames >= 1, f"--frames must be >= 1, got {self.frames}"),
+                  (self.stride is None or self.stride >= 1, f"--stride must be >= 1, got {self.stride}"),
                   (self.fps is None or self.fps > 0, f"--fps must be positive, got {self.fps}"),
                   (self.curve_steps >= 1, f"--curve-steps must be >= 1, got {self.curve_steps}"),
                   (self.batch_size >= 1, f"--batch-size must be >= 1, got {self.batch_size}"),
@@ -262,7 +263,7 @@ def _sliding_clips(path: str, spec, info, record: VideoRecord, num_frames: int, 
     """Every window of :func:`vidxai.io.iter_windows`; the frames from the first to the last window are kept."""
     from . import io
 
-    stride = stride or max(1, num_frames // 2)
+    stride = max(1, num_frames // 2) if stride is None else stride
     if stride < 1:
         raise InputError(f"--stride must be >= 1, got {stride}")
     windows, tensors, geometries, frames, seen, lo = [], [], [], None, None, 0
@@ -418,6 +419,20 @@ def _check_video(video: str | os.PathLike, opts: ExplainOptions, render: bool) -
     return video
 
 
+def _check_out(out: Path) -> None:
+    """Fail before any work when the output folder cannot be made or written (a file, a read-only folder)."""
+    p = out
+    while not p.exists():
+        if p.is_symlink():  # a dangling link
+            raise InputError(f"cannot write to --out {out}: {p} is a broken symbolic link")
+        p = p.parent
+    if not p.is_dir():
+        raise InputError(f"--out {out} is not a folder: {p} is a file; give a folder path")
+    if not os.access(p, os.W_OK | os.X_OK):
+        raise InputError(f"cannot write to --out {out}: {p} is not writable (permission denied); "
+                         "choose another folder")
+
+
 def _get_model(model, opts: ExplainOptions):
     if isinstance(model, str):
         return load_model(model, opts.weights, opts.device)
@@ -535,7 +550,8 @@ def _save_explanation(job: _Job, method: str, exps: list, maps: torch.Tensor) ->
     name = f"{slug(method)}.npz"
     if job.n_windows == 1:
         return exps[0].save(job.out / name).name
-    np.savez_compressed(job.out / name, saliency=maps.numpy(), frame_indices=job.clips.frame_indices)
+    arrays = {"saliency": maps.numpy(), "frame_indices": job.clips.frame_indices}
+    atomic_write(job.out / name, lambda f: np.savez_compressed(f, **arrays))
     return name
 
 
@@ -730,6 +746,8 @@ def explain_video(video: str | os.PathLike, model: str | Any = DEFAULT_MODEL, *,
     t_start = time.perf_counter()
     log = (lambda *a: None) if opts.quiet else (lambda *a: print(*a, flush=True))
     video = _check_video(video, opts, render=out is not None)
+    if out is not None:
+        _check_out(Path(out))
     torch.manual_seed(opts.seed)
     np.random.seed(opts.seed % (2**32))
     timings: dict[str, float] = {}

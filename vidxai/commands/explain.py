@@ -109,8 +109,10 @@ def parse_params(items: Sequence[str], methods: Sequence[str]) -> dict[str, dict
 
 
 def parse_target(text: str | int | None):
-    if text is None or str(text).lower() in ("top1", "top-1", "top", "none", ""):
+    if text is None or str(text).strip().lower() in ("top1", "top-1", "top", "none"):
         return None
+    if not str(text).strip():
+        return str(text)  # an empty --target (often an unset shell variable) is an error, not the top prediction
     s = str(text).strip()
     return int(s) if s.lstrip("-").isdigit() else s
 
@@ -134,4 +136,8 @@ def run(args: argparse.Namespace) -> int:
         raise
     except torch.cuda.OutOfMemoryError as e:
         raise InputError(f"out of GPU memory ({str(e).splitlines()[0]}); try --batch-size 1 or --device cpu") from None
+    except OSError as e:  # the disk filled up, a folder vanished mid-run...: one line, not a traceback
+        if e.filename is None:
+            raise
+        raise InputError(f"{e.filename}: {e.strerror or e}") from None
     return 0
