@@ -11,7 +11,8 @@ import torch
 from torch import nn
 
 from . import methods as _methods
-from .errors import ShapeError
+from .core.runtime import check_device
+from .errors import InputError, ShapeError
 from .explanation import Explanation
 from .models.base import VideoModel
 
@@ -20,6 +21,7 @@ ClipLike = str | os.PathLike | np.ndarray | torch.Tensor
 
 def as_model(model: VideoModel | nn.Module | str, device: str | torch.device | None = None) -> VideoModel:
     """Accept a registry name, a :class:`VideoModel` or a plain ``nn.Module``."""
+    check_device(device)
     if isinstance(model, (str, os.PathLike)):
         from .models import load
 
@@ -31,15 +33,21 @@ def as_model(model: VideoModel | nn.Module | str, device: str | torch.device | N
     return model.to(device) if device is not None else model
 
 
-def prepare_input(model: VideoModel, clip: ClipLike, **clip_options) -> tuple[torch.Tensor, Any]:
+def prepare_input(model: VideoModel, clip: ClipLike, /, **clip_options) -> tuple[torch.Tensor, Any]:
     """Turn a path, uint8 frames ``(T, H, W, 3)`` or a tensor into a model-ready ``(1, C, T, H, W)``.
 
     Returns the tensor and the :class:`vidxai.io.ClipGeometry` (None for tensors, which are used as is).
     ``clip_options`` go to :func:`vidxai.io.load_clip` (``clip="centre"``, ``start=...``, ``pad=...``).
     """
     if isinstance(clip, (str, os.PathLike)):
+        import inspect
+
         from .io import load_clip
 
+        options = [p for p in inspect.signature(load_clip).parameters if p not in ("path", "spec")]
+        unknown = sorted(set(clip_options) - set(options))
+        if unknown:
+            raise InputError(f"unknown clip option(s) {', '.join(unknown)}; choose from {', '.join(options)}")
         prepared = load_clip(clip, model.spec, **clip_options)
         return prepared.tensor.unsqueeze(0), prepared.geometry
     if isinstance(clip, torch.Tensor) and clip.dtype != torch.uint8:
@@ -89,9 +97,14 @@ def explain_batch(model: VideoModel | nn.Module | str, clips: torch.Tensor, meth
     model = as_model(model)
     method = method or _methods.default_method()
     cls = _methods.get(method)
+    _check_topk(topk)
     x = model.check_input(clips).to(model.device)
     start = time.perf_counter()
-    result = cls(model).attribute(x, target=target, **params)
+    try:
+        result = cls(model).attribute(x, target=target, **params)
+    except RuntimeError as e:
+        _check_runs(model, x, e)
+        raise
     if model.device.type == "cuda":
         torch.cuda.synchronize(model.device)
     elapsed = time.perf_counter() - start
@@ -125,6 +138,26 @@ def explain_batch(model: VideoModel | nn.Module | str, clips: torch.Tensor, meth
     return out
 
 
+def _check_topk(topk) -> None:
+    if isinstance(topk, bool) or not isinstance(topk, (int, np.integer)) or topk < 1:
+        raise InputError(f"topk must be a whole number >= 1, got {topk!r}")
+
+
+def _check_runs(model: VideoModel, x: torch.Tensor, error: RuntimeError) -> None:
+    """After a method failed: when the model cannot even run on ``x`` (clip too small for its kernels, wrong dtype...),
+    say so in one line; otherwise the method's error stands."""
+    if isinstance(error, torch.cuda.OutOfMemoryError):
+        return
+    from .attribution.base import model_state
+
+    try:
+        with torch.no_grad(), model_state(model):
+            model(x.to(next(model.parameters()).dtype))
+    except RuntimeError as e:
+        reason = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        raise ShapeError(f"{model.name} cannot run on clips of shape {tuple(x.shape)}: {reason}") from None
+
+
 @torch.no_grad()
 def predict(model: VideoModel | nn.Module | str, clip: ClipLike, topk: int = 5,
             clip_options: dict | None = None) -> list[tuple[int, str, float]]:
@@ -132,8 +165,10 @@ def predict(model: VideoModel | nn.Module | str, clip: ClipLike, topk: int = 5,
     from .attribution.base import model_state
 
     model = as_model(model)
+    _check_topk(topk)
     x, _ = prepare_input(model, clip, **(clip_options or {}))
+    dtype = next((p.dtype for p in model.parameters() if p.is_floating_point()), torch.float32)
     with model_state(model):
-        probs = model(x.to(model.device)).float().softmax(1)[0]
+        probs = model(x.to(model.device, dtype=dtype)).float().softmax(1)[0]
     p, i = probs.topk(min(topk, model.num_classes))
     return [(int(a), model.class_names[int(a)], float(b)) for b, a in zip(p, i)]

@@ -6,6 +6,7 @@ from collections.abc import Callable
 
 import torch
 
+from ..core.runtime import check_device
 from ..errors import InputError, UnknownModelError
 from ..registry import Registry
 from .base import InputSpec, ModelEntry, VideoModel
@@ -56,7 +57,9 @@ def load(name: str, weights: str | None = "default", device: str | torch.device 
             video; clips are then read with this many frames (see :func:`set_num_frames`).
     """
     _import_zoo()
-    model = _REGISTRY.get(name).builder(weights=weights, **kwargs)
+    builder = _REGISTRY.get(name).builder
+    check_device(device)  # before building: a typo must not cost a download
+    model = builder(weights=weights, **kwargs)
     if num_frames is not None:
         set_num_frames(model, num_frames)
     if device is not None:
