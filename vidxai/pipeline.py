@@ -195,7 +195,11 @@ def load_model(name: str, weights: str | None = "default", device: str | None = 
         try:
             payload = torch.load(name, map_location="cpu", weights_only=True)
         except Exception as e:  # noqa: BLE001 - any failure means the file is not a usable checkpoint
-            raise CorruptCheckpointError(f"cannot read checkpoint {name}: {str(e).splitlines()[0]}") from None
+            import pickle
+
+            reason = ("not a file saved by torch.save, or a corrupt one" if isinstance(e, pickle.UnpicklingError)
+                      else (str(e).strip().splitlines() or [type(e).__name__])[0])
+            raise CorruptCheckpointError(f"cannot read checkpoint {name}: {reason}") from None
         entry = payload.get("name") if isinstance(payload, dict) else None
         if not isinstance(entry, str) or entry not in models.list():
             raise InputError(f"checkpoint {name} does not name a registered model; use --model NAME --weights {name}")
