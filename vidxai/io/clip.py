@@ -115,11 +115,14 @@ def iter_windows(path: str | os.PathLike, spec, stride: int, num_frames: int | N
         chunk = windows[c:c + max(1, int(windows_per_read))]
         union = np.unique(np.concatenate(chunk))
         frames = read_frames(path, union)
-        tensor, geometry = preprocess(frames, spec, device=device, frame_indices=union, fps=info.fps) \
-            if not getattr(spec, "fixed_frames", False) else (None, None)
+        # fixed-frame models, and a padded window (its frames repeat: fewer distinct frames than a clip), are
+        # prepared window by window; otherwise the union is prepared once and sliced
+        per_window = getattr(spec, "fixed_frames", False) or len(union) < n
+        tensor, geometry = (None, None) if per_window else \
+            preprocess(frames, spec, device=device, frame_indices=union, fps=info.fps)
         for w in chunk:
             rows = np.searchsorted(union, w)
-            if tensor is None:  # fixed-frame models validate each window rather than the union
+            if tensor is None:
                 t, g = preprocess(frames[rows], spec, device=device, frame_indices=w, fps=info.fps)
             else:
                 t = tensor[:, torch.as_tensor(rows, device=tensor.device)]
