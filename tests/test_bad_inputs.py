@@ -301,6 +301,8 @@ ROWS: list[Row] = [
     R("param-unknown", "explain", ["{good}", "--param", "colour=3"], 2, "reduction"),
     R("ig-unknown-param", "cli", ["explain", "{good}", "--model", MODEL, "--frames", "4", "--no-curves", "-q",
                                   "--method", "integrated-gradients", "--param", "n_step=4"], 2, "n_steps"),
+    R("second-method-fails", "cli", ["explain", "{good}", *FAST[:4], "--no-curves", "-q", "--method", "gradient",
+                                     "gradcam", "--param", "gradcam:layer=nope", "--out", "{out}"], 2, "unknown name 'nope'"),
     # -- vidxai explain: bad ranges ------------------------------------------------------------------
     R("clip-empty-range", "explain", ["{good}", "--clip", "5:5"], 2, "--clip"),
     R("clip-reversed", "explain", ["{good}", "--clip", "8:2"], 2, "--clip"),
@@ -491,3 +493,36 @@ def test_bad_input(row: Row, media, ckpts, tiny, clip, tmp_path, capsys):
         assert last.startswith("vidxai: error: "), err
     assert row.says.lower() in last.lower(), err
     check_outputs(out)
+
+
+@pytest.mark.filterwarnings("ignore:GIF palette generation failed")
+@pytest.mark.parametrize("suffix", [".mp4", ".gif", ".npz", ".json"])
+def test_a_write_that_fails_midway_leaves_nothing(suffix, tmp_path, monkeypatch):
+    """The writers go through a temporary file and a rename: a crash mid-write leaves neither a file nor a temp."""
+    target = tmp_path / f"out{suffix}"
+    frames = _frames(3, 16, 16)
+
+    class Boom(RuntimeError):
+        pass
+
+    def boom(*a, **k):
+        raise Boom("disk full")
+
+    if suffix in (".mp4", ".gif"):
+        monkeypatch.setattr(av.VideoFrame, "from_ndarray", boom)
+        monkeypatch.setattr(vidxai.io.encode, "_write_gif_simple", boom)
+        monkeypatch.setitem(sys.modules, "PIL", None)  # no Pillow fallback either
+        with pytest.raises(Boom):
+            vidxai.io.write_video(target, frames, fps=4)
+    elif suffix == ".npz":
+        monkeypatch.setattr(np, "savez_compressed", boom)
+        exp = vidxai.Explanation(saliency=torch.zeros(2, 4, 4), method="gradient", target=0)
+        with pytest.raises(Boom):
+            exp.save(target)
+    else:
+        from vidxai.result import ExplainResult
+
+        monkeypatch.setattr(json, "dumps", boom)
+        with pytest.raises(Boom):
+            ExplainResult().save(target)
+    assert list(tmp_path.iterdir()) == []

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from .core.runtime import to_jsonable
+from .core.runtime import atomic_write, to_jsonable
 from .errors import CorruptCheckpointError, VidxaiError
 
 FORMAT_VERSION = 1
@@ -91,11 +91,8 @@ class Explanation:
             "geometry": self.geometry.to_dict() if self.geometry is not None else None,
         }
         arrays["meta_json"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
-        tmp = path.with_name(path.name + ".tmp")
-        with open(tmp, "wb") as f:  # atomic: a crash never leaves a half-written file behind
-            np.savez_compressed(f, **arrays)
-        os.replace(tmp, path)
-        return path
+        # atomic (temporary file, fsync, rename): a crash never leaves a half-written file, nor the temporary one
+        return atomic_write(path, lambda f: np.savez_compressed(f, **arrays), single_writer=False)
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> Explanation:
