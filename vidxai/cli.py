@@ -25,8 +25,15 @@ EPILOG = """examples:
 """
 
 
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse with vidxai's one-line errors (``vidxai: error: ...``, exit 2) instead of usage + message."""
+
+    def error(self, message: str):  # noqa: D102 - argparse's hook
+        self.exit(2, f"vidxai: error: {' '.join(message.split())} (see `{self.prog} --help`)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="vidxai", description="Explain video action-recognition networks.",
+    parser = ArgumentParser(prog="vidxai", description="Explain video action-recognition networks.",
                                      epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"vidxai {__version__}")
     parser.add_argument("-q", "--quiet", dest="global_quiet", action="store_true",
