@@ -119,6 +119,8 @@ class ClipRecord(_Record):
     frame_indices: list[int] = field(default_factory=list)
     windows: list[list[int]] | None = None
     geometry: dict[str, Any] | None = None
+    #: per window (``--clip all``): ``{"frames": [start, end], "predictions": [{"index", "name", "probability"}]}``
+    window_predictions: list[dict[str, Any]] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -148,6 +150,10 @@ class MethodResult(_Record):
     """One method's outcome: timing, curve scores and the files written (relative to the output folder).
 
     ``on_target`` is the share of the saliency inside the ground-truth masks (when masks were given).
+    ``curve_protocol`` says which protocol produced the AUCs (name, steps, baseline, mode, clip shape).
+    ``normalization`` is how the maps were scaled for display (``"minmax"``, ``"percentile:99.5"``, ``"none"``;
+    the saved ``.npz`` keeps the raw map). ``frame_importance`` is the mean raw saliency of each explained
+    frame (``clip.frame_indices`` order), for the report's timeline.
     """
 
     name: str | None = None
@@ -159,6 +165,9 @@ class MethodResult(_Record):
     insertion_auc: float | None = None
     combined: float | None = None
     curves: dict[str, list[float]] | None = None
+    curve_protocol: dict[str, Any] | None = None
+    normalization: str | None = None
+    frame_importance: list[float] | None = None
     overlay: str | None = None
     boundaries: str | None = None
     num_segments: int | None = None
