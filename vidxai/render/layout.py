@@ -8,6 +8,7 @@ import cv2
 import numpy as np
 
 from ..errors import ShapeError
+from . import text as textmod
 from .overlay import as_frames
 
 
@@ -35,21 +36,20 @@ def pad_time(frames: np.ndarray, length: int) -> np.ndarray:
 
 
 def title_bar(text: str, width: int, height: int, color=(255, 255, 255), background=(32, 32, 32)) -> np.ndarray:
-    """An ``(height, width, 3)`` uint8 bar with ``text`` centred (shrunk to fit)."""
+    """An ``(height, width, 3)`` uint8 bar with ``text`` centred in a TrueType font (shrunk, then wrapped, to fit).
+
+    Example::
+
+        bar = title_bar("guided-backprop (percentile:99.5)", 224, 28)
+    """
     bar = np.empty((height, width, 3), dtype=np.uint8)
     bar[:] = background
     if not text:
         return bar
-    font = cv2.FONT_HERSHEY_SIMPLEX
-    scale = height / 40.0
-    thickness = max(1, int(round(scale * 1.6)))
-    (tw, th), base = cv2.getTextSize(text, font, scale, thickness)
-    if tw > width - 4:
-        scale *= (width - 4) / tw
-        thickness = max(1, int(round(scale * 1.6)))
-        (tw, th), base = cv2.getTextSize(text, font, scale, thickness)
-    cv2.putText(bar, text, ((width - tw) // 2, (height + th) // 2), font, scale, color, thickness, cv2.LINE_AA)
-    return bar
+    lay = textmod.fit_text(text, width - 4, height - 2, max(textmod.MIN_FONT_PX, int(height * 0.6)))
+    alpha = textmod.text_mask(lay, width, height, align="center")[..., None]
+    out = bar.astype(np.float32) * (1.0 - alpha) + np.asarray(color, np.float32) * alpha
+    return np.rint(out).astype(np.uint8)
 
 
 def grid(videos: Sequence, cols: int | None = None, titles: Sequence[str] | None = None, pad: int = 4,

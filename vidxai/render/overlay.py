@@ -1,7 +1,8 @@
 """Drawing on frames: heatmap overlays, text labels, supervoxel boundaries and boxes.
 
 Every function takes and returns uint8 RGB videos ``(T, H, W, 3)`` (numpy); maps and labels may be numpy
-arrays or torch tensors. Whole-video work is vectorised; only OpenCV text/box drawing runs per frame.
+arrays or torch tensors. Whole-video work is vectorised; text is drawn once per distinct label (Pillow) and
+composited with numpy; only OpenCV box drawing runs per frame.
 """
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import torch.nn.functional as F
 
 from ..errors import ShapeError
 from . import colormaps
+from . import text as textmod
 from .colormaps import colorize, to_numpy
 
 Color = tuple[int, int, int]
@@ -62,14 +64,18 @@ def blend(frames, colors, alpha: float | np.ndarray = 0.5) -> np.ndarray:
     return np.clip(np.rint(out), 0, 255).astype(np.uint8)
 
 
-def overlay(frames, maps, alpha: float = 0.5, colormap: str = "jet", normalize: bool = False,
-            weighted: bool = False) -> np.ndarray:
+def overlay(frames, maps, alpha: float = 0.5, colormap: str = "jet", normalize: bool | str = False,
+            weighted: bool = False, method: str | None = None) -> np.ndarray:
     """Blend colour-mapped ``maps`` (``(T, h, w)`` in [0, 1]) onto ``frames`` (``(T, H, W, 3)`` uint8).
 
     Maps at another resolution are resized bilinearly to the frames' size (to undo a resize *and* a crop,
-    map them with :meth:`vidxai.io.ClipGeometry.to_original` first). ``normalize`` min-max scales the maps
-    over the whole video first; ``weighted`` scales the opacity by the map value, so cold regions keep the
-    original pixels.
+    map them with :meth:`vidxai.io.ClipGeometry.to_original` first). ``normalize`` scales the maps over the
+    whole video first: True (min-max) or a :func:`vidxai.render.normalize_maps` mode (``"auto"`` decides by
+    ``method``); ``weighted`` scales the opacity by the map value, so cold regions keep the original pixels.
+
+    Example::
+
+        video = overlay(frames, exp.saliency, alpha=0.5, normalize="auto", method=exp.method)
     """
     frames = as_frames(frames)
     if not 0.0 <= alpha <= 1.0:
@@ -81,7 +87,7 @@ def overlay(frames, maps, alpha: float = 0.5, colormap: str = "jet", normalize: 
         raise ShapeError(f"maps {tuple(m.shape)} do not match {frames.shape[0]} frames")
     m = resize_maps(m, frames.shape[1:3])
     if normalize:
-        m = colormaps.normalize(m)
+        m = colormaps.normalize_maps(m, mode="minmax" if normalize is True else normalize, method=method)
     a = alpha * np.clip(np.nan_to_num(m), 0, 1) if weighted else alpha
     return blend(frames, colorize(m, colormap), a)
 
@@ -120,36 +126,54 @@ def draw_boundaries(frames, labels, color: Color = (255, 255, 255), alpha: float
     return out
 
 
-def _font_scale(width: int) -> float:
-    return max(0.3, min(1.2, width / 480.0))
-
-
 def label_frames(frames, text: str | Sequence[str], position: str = "top", color: Color = (255, 255, 255),
-                 background: Color | None = (0, 0, 0), scale: float | None = None) -> np.ndarray:
-    """Write ``text`` (one string, or one per frame) on each frame with ``cv2.putText``.
+                 background: Color | None = (0, 0, 0), scale: float | None = None,
+                 max_lines_share: float = 1 / 3) -> np.ndarray:
+    """Write ``text`` (one string, or one per frame) on each frame in a TrueType font (Pillow).
 
-    ``position`` is ``"top"`` or ``"bottom"``; a filled ``background`` box keeps the text readable.
+    The font size follows the frame height (about 1/25 of it: 43 px at 1080p, at least 10 px); a label
+    too wide for the frame is shrunk, then wrapped (at most ``max_lines_share`` of the height), so it is never
+    cut off. Each distinct label is drawn once and composited onto all its frames with numpy.
+
+    Args:
+        frames: uint8 ``(T, H, W, 3)``.
+        text: one label for every frame, or one per frame (``""``: none).
+        position: ``"top"`` or ``"bottom"``.
+        color: text colour; ``background``: the colour of the box behind the text (None: no box).
+        scale: font size relative to the default (1.0); None: the default.
+
+    Returns:
+        A labelled copy of ``frames``.
+
+    Example::
+
+        out = label_frames(frames, "gradcam: throwing axe (p=0.91)")
+        out = label_frames(out, [f"frame {i}" for i in range(len(out))], position="bottom")
     """
     frames = as_frames(frames).copy()
     t, h, w = frames.shape[:3]
-    texts = [text] * t if isinstance(text, str) else list(text)
+    texts = [text] * t if isinstance(text, str) else [str(s) for s in text]
     if len(texts) != t:
         raise ShapeError(f"got {len(texts)} labels for {t} frames")
-    scale = scale or _font_scale(w)
-    thickness = max(1, int(round(scale * 1.5)))
-    font = cv2.FONT_HERSHEY_SIMPLEX
+    if position not in ("top", "bottom"):
+        raise ShapeError(f"position must be 'top' or 'bottom', got {position!r}")
+    size = max(textmod.MIN_FONT_PX, int(round(textmod.font_size_for(h, w) * (scale or 1.0))))
+    pad = max(1, size // 5)
+    groups: dict[str, list[int]] = {}
     for i, line in enumerate(texts):
-        if not line:
-            continue
-        (tw, th), base = cv2.getTextSize(line, font, scale, thickness)
-        pad = max(2, int(4 * scale))
-        y = th + pad if position == "top" else h - base - pad
-        frame = np.ascontiguousarray(frames[i])
-        if background is not None:
-            cv2.rectangle(frame, (0, y - th - pad), (min(w, tw + 2 * pad), min(h, y + base + pad // 2)),
-                          tuple(int(c) for c in background), thickness=-1)
-        cv2.putText(frame, line, (pad, y), font, scale, tuple(int(c) for c in color), thickness, cv2.LINE_AA)
-        frames[i] = frame
+        if line:
+            groups.setdefault(line, []).append(i)
+    for line, idx in groups.items():
+        lay = textmod.fit_text(line, w - 2 * pad, max(1, int(h * max_lines_share)) - pad, size)
+        bw, bh = min(w, lay.width + 2 * pad), min(h, lay.height + pad)
+        alpha = textmod.text_mask(lay, bw, bh, align="left", pad=pad)
+        patch = np.empty((bh, bw, 3), np.float32)
+        patch[:] = color
+        if background is not None:  # text over an opaque box: one composite of both
+            patch = patch * alpha[..., None] + np.asarray(background, np.float32) * (1.0 - alpha[..., None])
+            alpha = np.ones_like(alpha)
+        y = 0 if position == "top" else h - bh
+        textmod.paste_label(frames, np.asarray(idx), y, patch, alpha)
     return frames
 
 
