@@ -258,7 +258,7 @@ ROWS: list[Row] = [
     R("info-vfr", "info", ["{vfr}", "--json"], 0),
     # -- vidxai explain: unreadable files -----------------------------------------------------------
     R("explain-missing", "explain", ["{missing}"], 2, "not found"),
-    R("explain-directory", "explain", ["{directory}"], 2, "directory"),
+    R("explain-directory", "explain", ["{directory}"], 2, "no videos"),
     R("explain-empty", "explain", ["{empty}"], 2, "empty"),
     R("explain-random", "explain", ["{random}"], 2, "cannot read"),
     R("explain-truncated", "explain", ["{truncated}"], 2),

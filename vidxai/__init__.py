@@ -16,25 +16,34 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from . import errors, methods, models  # noqa: E402
-from .api import explain, explain_batch, predict  # noqa: E402
-from .errors import VidxaiError  # noqa: E402
-from .explanation import Explanation  # noqa: E402
-from .models.base import InputSpec, VideoModel  # noqa: E402
-from .models.wrap import wrap  # noqa: E402
+# Everything below is imported on first use (PEP 562): `import vidxai` and `vidxai --help` stay fast
+# because torch is only imported when a model, a method or the pipeline is actually touched.
+_LAZY = {
+    "explain": "api", "explain_batch": "api", "predict": "api",
+    "Explanation": "explanation", "VidxaiError": "errors",
+    "InputSpec": "models.base", "VideoModel": "models.base", "wrap": "models.wrap",
+    "explain_video": "pipeline", "ExplainOptions": "pipeline", "ExplainResult": "result",
+}
+_SUBMODULES = ("errors", "methods", "models", "pipeline", "render", "metrics", "attribution", "io", "data",
+               "supervoxels", "core", "api", "result", "explanation")
 
-__all__ = ["explain", "explain_batch", "predict", "Explanation", "InputSpec", "VideoModel", "wrap", "errors", "VidxaiError",
-           "methods", "models", "__version__", "pipeline", "explain_video", "ExplainOptions", "ExplainResult"]
-
-_LAZY = {"explain_video": "pipeline", "ExplainOptions": "pipeline", "ExplainResult": "pipeline"}
+__all__ = ["explain", "explain_batch", "predict", "Explanation", "InputSpec", "VideoModel", "wrap", "errors",
+           "VidxaiError", "methods", "models", "__version__", "pipeline", "explain_video", "ExplainOptions",
+           "ExplainResult"]
 
 
 def __getattr__(name: str):
-    """Import :mod:`vidxai.pipeline` (and what it exposes here) on first use, so ``import vidxai`` stays light."""
+    """Import a submodule, or the module holding a public name, on first use."""
     import importlib
 
-    if name == "pipeline":
-        return importlib.import_module(".pipeline", __name__)
+    if name in _SUBMODULES:
+        return importlib.import_module(f".{name}", __name__)
     if name in _LAZY:
-        return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+        value = getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+        globals()[name] = value  # later lookups skip __getattr__
+        return value
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__) | set(_SUBMODULES))

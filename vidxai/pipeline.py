@@ -32,9 +32,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from .core.runtime import atomic_write, check_device, model_state, to_jsonable
+from .core.runtime import atomic_write, check_device, model_state, resolve_device, to_jsonable
 from .core.tensor import minmax_per_clip
-from .errors import InputError, TooFewFramesError, VideoNotFoundError
+from .errors import InputError, TooFewFramesError, VideoNotFoundError, VidxaiError
 # The record lives in vidxai.result (below the pipeline and render); re-exported here for compatibility.
 from .result import (RESULT_FILE, SCHEMA, ClipRecord, ExplainResult, MethodResult, ModelRecord,  # noqa: F401
                      Prediction, TargetRecord, VideoRecord)
@@ -42,10 +42,10 @@ from .result import (RESULT_FILE, SCHEMA, ClipRecord, ExplainResult, MethodResul
 __all__ = ["explain_video", "ExplainOptions", "ExplainResult", "MethodResult", "Prediction", "VideoRecord",
            "ModelRecord", "ClipRecord", "TargetRecord", "Clips", "prepare_clips", "predict_clips", "explain_clips",
            "stitch", "stitch_labels", "load_model", "parse_clip", "check_render_memory", "slug", "SCHEMA",
-           "RESULT_FILE", "DEFAULT_MODEL", "DEFAULT_OUT"]
+           "RESULT_FILE", "DEFAULT_MODEL", "DEFAULT_OUT", "explain_videos", "find_videos", "predict_windows"]
 
-DEFAULT_MODEL = "i3d"
-DEFAULT_OUT = "vidxai-out"
+from .defaults import CURVE_PROTOCOLS, DEFAULT_CURVES, DEFAULT_MODEL, DEFAULT_OUT, DEFAULT_PERCENTILE, NORMALIZE_MODES
+
 MAX_CELL_HEIGHT = 360  # grid cells are scaled down to this height so grids of HD videos stay small
 MIN_CELL_HEIGHT = 224  # and small clips are scaled up so titles and heat stay legible
 RENDER_MEMORY_GB = 8.0  # default cap on the frames held for clip="all" renders
@@ -60,16 +60,26 @@ class ExplainOptions:
         methods: method names (default: :func:`vidxai.methods.default_method`).
         params: ``{method: {key: value}}`` extra method parameters.
         weights: ``"default"``, ``"none"`` (random), a named weight set or a checkpoint path.
-        target: class to explain: None (the top prediction), an index or a class name.
+        target: class(es) to explain: None (the top prediction), an index, a class name, ``"topK"`` (the K
+            most probable classes) or a list of indices/names; several classes are explained side by side.
         topk: predictions recorded.
         clip: ``"centre"``, ``"uniform"``, ``"all"`` (sliding windows, maps stitched), ``(start, end)`` or
             ``"START:END"``.
         frames: frames per clip (default: the model's). stride: window stride for ``clip="all"`` (default half
             a window). pad: ``"none"``, ``"repeat"`` or ``"loop"`` for videos shorter than a clip.
         batch_size: windows explained per call. fmt: ``"mp4"``, ``"gif"`` or ``"png"``. alpha, colormap, fps:
-            overlay opacity, colour map and frame rate (default: the video's). device: torch device.
-        seed: random seed. curves, curve_steps, curve_baseline: deletion/insertion curves. html: also write
-            ``report.html``. quiet: no progress bars or printing.
+            overlay opacity, colour map and frame rate (default: the video's). device: torch device or
+            ``"auto"`` (the GPU when there is one).
+        seed: random seed.
+        curves: deletion/insertion protocol: ``"quick"`` (default, 8 steps, fits the one-minute budget on a
+            CPU), ``"thesis"`` (28 steps, the thesis' tables), ``"none"``/False; True means the default.
+            ``curve_steps`` / ``curve_baseline`` override the protocol's steps / baseline (protocol
+            ``"custom"``); result.json records the protocol of every AUC.
+        normalize: display scaling of the maps in overlays, grids and the report: ``"auto"`` (percentile
+            clipping for pixel-level methods, min-max for CAM and supervoxel maps), ``"minmax"``,
+            ``"percentile"`` (at ``percentile``) or ``"none"``; the saved ``.npz`` keeps the raw map.
+        layer: target layer for every method that takes one (CAMs; same as ``params={m: {"layer": ...}}``).
+        html: also write ``report.html``. quiet: no progress bars or printing.
 
     Example::
 
@@ -93,9 +103,12 @@ class ExplainOptions:
     fps: float | None = None
     device: str | None = None
     seed: int = 0
-    curves: bool = True
-    curve_steps: int = 28
-    curve_baseline: str = "zero"
+    curves: bool | str = DEFAULT_CURVES
+    curve_steps: int | None = None
+    curve_baseline: str | None = None
+    normalize: str = "auto"
+    percentile: float = DEFAULT_PERCENTILE
+    layer: str | None = None
     html: bool = False
     quiet: bool = False
 
@@ -112,10 +125,33 @@ class ExplainOptions:
         if len(set(methods)) != len(methods):
             raise InputError(f"--method lists a method twice: {' '.join(methods)}")
         clip = parse_clip(self.clip) if isinstance(self.clip, str) else self.clip
-        opts = dataclasses.replace(self, methods=methods, params=self.params or {m: {} for m in methods}, clip=clip)
+        params = {m: dict((self.params or {}).get(m, {})) for m in methods}
+        if self.layer is not None:
+            _add_layer(params, self.layer)
+        device = str(resolve_device("auto")) if self.device == "auto" else self.device
+        opts = dataclasses.replace(self, methods=methods, params=params, clip=clip, device=device)
         opts._check_ranges()
         check_device(opts.device)
+        opts.curve_protocol()
         return opts
+
+    def curve_protocol(self) -> dict[str, Any] | None:
+        """The deletion/insertion protocol these options ask for (None: no curves); InputError if unknown.
+
+        Example::
+
+            ExplainOptions().curve_protocol()  # {'name': 'quick', 'steps': 8, 'baseline': 'zero', 'mode': 'voxel'}
+        """
+        name = DEFAULT_CURVES if self.curves is True else self.curves
+        if name in (False, None, "none", "no", "off"):
+            return None
+        if name not in CURVE_PROTOCOLS:
+            raise InputError(f"unknown --curves {name!r}; choose from {', '.join([*CURVE_PROTOCOLS, 'none'])}")
+        proto = {"name": name, **CURVE_PROTOCOLS[name]}
+        for key, value in (("steps", self.curve_steps), ("baseline", self.curve_baseline)):
+            if value is not None and value != proto[key]:
+                proto[key], proto["name"] = value, "custom"
+        return proto
 
     def _check_ranges(self) -> None:
         from . import render
@@ -125,7 +161,13 @@ class ExplainOptions:
                   (self.frames is None or self.frames >= 1, f"--frames must be >= 1, got {self.frames}"),
                   (self.stride is None or self.stride >= 1, f"--stride must be >= 1, got {self.stride}"),
                   (self.fps is None or self.fps > 0, f"--fps must be positive, got {self.fps}"),
-                  (self.curve_steps >= 1, f"--curve-steps must be >= 1, got {self.curve_steps}"),
+                  (self.curve_steps is None or self.curve_steps >= 1,
+                   f"--curve-steps must be >= 1, got {self.curve_steps}"),
+                  (self.curve_baseline in (None, "zero", "blur", "mean"),
+                   f"unknown --curve-baseline {self.curve_baseline!r}; choose from zero, blur, mean"),
+                  (self.normalize in NORMALIZE_MODES,
+                   f"unknown --normalize {self.normalize!r}; choose from {', '.join(NORMALIZE_MODES)}"),
+                  (0.0 < self.percentile <= 100.0, f"--percentile must lie in (0, 100], got {self.percentile}"),
                   (self.batch_size >= 1, f"--batch-size must be >= 1, got {self.batch_size}"),
                   (self.fmt in render.FORMATS,
                    f"unknown --format {self.fmt!r}; choose from {', '.join(render.FORMATS)}")]
@@ -133,6 +175,18 @@ class ExplainOptions:
             if not ok:
                 raise InputError(message)
         render.lut(self.colormap)
+
+
+def _add_layer(params: dict[str, dict[str, Any]], layer: str) -> None:
+    """``layer=`` for every method whose ``attribute()`` takes one; InputError when none of them does."""
+    from .attribution.base import method_parameters
+
+    takers = [m for m in params if "layer" in method_parameters(m)]
+    if not takers:
+        raise InputError(f"--layer {layer}: none of the methods {', '.join(params)} takes a target layer "
+                         "(CAM methods such as gradcam do; see `vidxai layers MODEL`)")
+    for m in takers:
+        params[m].setdefault("layer", layer)
 
 
 def parse_clip(text: str) -> str | tuple[int, int]:
@@ -297,6 +351,20 @@ def _chunks(n: int, size: int):
 
 
 @torch.no_grad()
+def predict_windows(model, x: torch.Tensor, batch_size: int) -> torch.Tensor:
+    """Softmax probabilities of every window ``x`` (W, C, T, H, W) -> (W, num_classes).
+
+    Example::
+
+        probs = predict_windows(model, clips.x, batch_size=4)  # per window, e.g. for a timeline of classes
+    """
+    probs = []
+    with model_state(model):
+        for s in _chunks(x.shape[0], batch_size):
+            probs.append(model(x[s].to(model.device)).float().softmax(1).cpu())
+    return torch.cat(probs)
+
+
 def predict_clips(model, x: torch.Tensor, batch_size: int) -> torch.Tensor:
     """Mean softmax probabilities over the windows ``x`` (W, C, T, H, W) -> (num_classes,).
 
@@ -305,11 +373,7 @@ def predict_clips(model, x: torch.Tensor, batch_size: int) -> torch.Tensor:
         probs = predict_clips(model, clips.x, batch_size=4)
         probs.topk(5)
     """
-    probs = []
-    with model_state(model):
-        for s in _chunks(x.shape[0], batch_size):
-            probs.append(model(x[s].to(model.device)).float().softmax(1).cpu())
-    return torch.cat(probs).mean(0)
+    return predict_windows(model, x, batch_size).mean(0)
 
 
 def explain_clips(model, clips: Clips, method: str, target: int, topk: int = 5, batch_size: int = 4,
@@ -373,15 +437,24 @@ class _Job:
     opts: ExplainOptions
     model: Any
     clips: Clips
-    probs: torch.Tensor
-    target_index: int
+    window_probs: torch.Tensor  # (W, K) softmax of every window
+    targets: list[int]  # the explained classes (several with --target top3 or a list)
     predictions: list[Prediction]
     out: Path | None
     log: Callable[..., None]
     timings: dict[str, float]
+    forward_s: float = 0.0  # measured seconds per forward of one window (for estimates)
     gt_boxes: np.ndarray | None = None
     gt_masks: np.ndarray | None = None
     outside: np.ndarray | None = None  # original pixels the model never saw
+
+    @property
+    def probs(self) -> torch.Tensor:
+        return self.window_probs.mean(0)
+
+    @property
+    def target_index(self) -> int:
+        return self.targets[0]
 
     @property
     def model_name(self) -> str:
@@ -402,6 +475,26 @@ class _Job:
     @property
     def geometry(self):
         return self.clips.geometries[0]
+
+
+@dataclass
+class _Task:
+    """One (method, class) pair: what one overlay shows."""
+
+    method: str
+    target: int
+    several: bool  # several classes are explained: names and titles carry the class
+
+    def key(self, job: _Job) -> str:
+        return f"{self.method} ({job.model.class_names[self.target]})" if self.several else self.method
+
+    def stem(self, job: _Job) -> str:
+        name = slug(self.method)
+        return f"{name}_{slug(job.model.class_names[self.target])}" if self.several else name
+
+    def title(self, job: _Job) -> str:
+        p = float(job.probs[self.target])
+        return f"{self.method}: {job.model.class_names[self.target]} p={p:.2f}"
 
 
 def _timed(timings: dict[str, float], key: str, fn: Callable, *args, **kwargs):
@@ -470,7 +563,34 @@ def _log_predictions(job: _Job) -> None:
     log("predictions" + (" (mean over windows)" if job.n_windows > 1 else "") + ":")
     for r, p in enumerate(job.predictions, 1):
         log(f"  {r}. {p.name:<32} {p.probability:.3f}")
-    log(f"explaining class {job.target_index} {job.target_name!r} with {', '.join(job.opts.methods)}")
+    classes = ", ".join(f"{t} {job.model.class_names[t]!r}" for t in job.targets)
+    log(f"explaining class{'es' if len(job.targets) > 1 else ''} {classes} with {', '.join(job.opts.methods)}")
+
+
+def resolve_targets(model, target, probs: torch.Tensor) -> list[int]:
+    """The classes to explain: None -> the top prediction; ``"topK"`` -> the K most probable; an index, a name,
+    or a list of them (no duplicates).
+
+    Example::
+
+        resolve_targets(model, "top3", probs)      # [12, 40, 7]
+        resolve_targets(model, ["yoga", 3], probs)  # [362, 3]
+    """
+    if target is None:
+        return [int(probs.argmax())]
+    m = re.fullmatch(r"top-?(\d+)", str(target).strip().lower()) if isinstance(target, str) else None
+    if m:
+        k = int(m.group(1))
+        if not 1 <= k <= model.num_classes:
+            raise InputError(f"--target top{k}: K must lie in [1, {model.num_classes}] (the model's classes)")
+        return [int(i) for i in probs.topk(k).indices]
+    items = list(target) if isinstance(target, (list, tuple)) else [target]
+    if not items:
+        raise InputError("--target lists no class")
+    indices = [model.class_index(t) for t in items]
+    if len(set(indices)) != len(indices):
+        raise InputError(f"--target names a class twice: {', '.join(map(str, items))}")
+    return indices
 
 
 def _ground_truth(job: _Job, boxes, masks) -> None:
@@ -486,25 +606,53 @@ def _ground_truth(job: _Job, boxes, masks) -> None:
 
 
 # -- per method -------------------------------------------------------------------------------------
-def _score(job: _Job, exps: list, entry: MethodResult, progress: bool):
-    """Deletion/insertion curves of the maps; the mean scores go into ``entry``."""
+#: parameters that count repeated model passes (samples, steps, masks...): used only for time estimates
+_PASS_PARAMS = ("n_samples", "samples", "num_samples", "n_steps", "steps", "n_masks", "iterations", "n_iter")
+
+
+def _estimate_explain_s(job: _Job, method: str, params: dict[str, Any]) -> float:
+    """A rough upper estimate of one method's time: forward+backward (~3 forwards) per model pass."""
+    import inspect
+
+    from . import methods as registry
+
+    try:
+        defaults = {k: p.default for k, p in inspect.signature(registry.get(method).attribute).parameters.items()}
+    except (TypeError, ValueError):
+        defaults = {}
+    counts = [v for k in _PASS_PARAMS for v in [params.get(k, defaults.get(k))] if isinstance(v, int) and v > 0]
+    return 3.0 * job.forward_s * job.n_windows * max(counts, default=1)
+
+
+def _score(job: _Job, task: _Task, exps: list, entry: MethodResult):
+    """Deletion/insertion curves of the maps (the options' protocol); the mean scores go into ``entry``."""
     from .metrics import deletion_insertion
 
-    o = job.opts
+    proto = job.opts.curve_protocol()
+    forwards = 2 * proto["steps"] * job.n_windows  # the intact and the fully removed clip serve both curves
+    estimate = forwards * job.forward_s
+    if estimate > 10:
+        job.log(f"  {task.key(job)}: deletion/insertion, {proto['name']} protocol ({proto['steps']} steps, "
+                f"{forwards} forwards): about {estimate:.0f} s")
     sal = torch.stack([e.saliency for e in exps])
+    t0 = time.perf_counter()
     cr = _timed(job.timings, "metrics_s", deletion_insertion, job.model, job.clips.x, sal,
-                target=[job.target_index] * job.n_windows, steps=o.curve_steps, baseline=o.curve_baseline,
-                seed=o.seed, progress=progress)
+                target=[task.target] * job.n_windows, steps=proto["steps"], baseline=proto["baseline"],
+                mode=proto["mode"], seed=job.opts.seed, progress=not job.opts.quiet and estimate > 10)
     entry.deletion_auc = float(cr.deletion_auc.float().mean())
     entry.insertion_auc = float(cr.insertion_auc.float().mean())
     entry.combined = float(cr.combined.float().mean())
     entry.curves = {"fractions": cr.fractions.tolist(), "deletion": cr.deletion.float().mean(0).tolist(),
                     "insertion": cr.insertion.float().mean(0).tolist()}
+    entry.curve_protocol = {**proto, "clip": list(job.clips.x.shape[1:]), "windows": job.n_windows,
+                            "seed": job.opts.seed}
+    # the first forward (the prediction) is slower than warm ones: later estimates use the measured curves
+    job.forward_s = (time.perf_counter() - t0) / forwards
     return cr
 
 
 def _heat(job: _Job, maps: torch.Tensor) -> np.ndarray:
-    """Stitched maps at the original resolution, clipped to [0, 1]."""
+    """Maps ``(N, h, w)`` in [0, 1] at the original resolution."""
     from . import render
 
     g = job.geometry
@@ -521,37 +669,37 @@ def _decorate(job: _Job, frames: np.ndarray, title: str) -> np.ndarray:
     return render.label_frames(frames, [f"frame {int(i)}" for i in job.clips.frame_indices], position="bottom")
 
 
-def _save_rel(out: Path, stem: str, frames: np.ndarray, fps: float, fmt: str) -> str:
+def _save_rel(job: _Job, stem: str, frames: np.ndarray) -> str:
+    """Encode ``frames`` as ``out/stem.<fmt>`` (timed as ``encode_s``, a part of ``render_s``); the relative path."""
     from .render import save_video
 
-    path = save_video(out / stem, frames, fps=fps, fmt=fmt)
-    rel = path.relative_to(out).as_posix()
+    path = _timed(job.timings, "encode_s", save_video, job.out / stem, frames, fps=job.render_fps, fmt=job.opts.fmt)
+    rel = path.relative_to(job.out).as_posix()
     return rel + "/" if path.is_dir() else rel
 
 
-def _render_method(job: _Job, method: str, exps: list, heat: np.ndarray, entry: MethodResult) -> np.ndarray:
+def _render_method(job: _Job, task: _Task, exps: list, heat: np.ndarray, entry: MethodResult) -> np.ndarray:
     """Write the overlay (and supervoxel borders) of one method; returns the overlay frames."""
     from . import render
 
-    c, fps, fmt = job.clips, job.render_fps, job.opts.fmt
+    c = job.clips
     over = render.blend(c.frames, render.colorize(heat, job.opts.colormap), job.opts.alpha)
     if job.outside is not None:  # the model never saw these pixels: show them untouched
         over[:, job.outside] = c.frames[:, job.outside]
-    title = f"{method}: {job.target_name} p={float(job.probs[job.target_index]):.2f}"
-    entry.overlay = _save_rel(job.out, f"overlay_{slug(method)}", _decorate(job, over, title), fps, fmt)
+    stem = task.stem(job)
+    entry.overlay = _save_rel(job, f"overlay_{stem}", _decorate(job, over, task.title(job)))
     if all(e.segmentation is not None for e in exps):
         labels = stitch_labels([e.segmentation for e in exps], c.windows, c.frame_indices)
         if job.geometry is not None:
             labels = render.labels_to_original(labels, job.geometry)
         bounds = render.draw_boundaries(over, labels, color=(255, 255, 255), alpha=0.7)
-        entry.boundaries = _save_rel(job.out, f"boundaries_{slug(method)}",
-                                     _decorate(job, bounds, f"{method} supervoxels"), fps, fmt)
+        entry.boundaries = _save_rel(job, f"boundaries_{stem}", _decorate(job, bounds, f"{task.method} supervoxels"))
         entry.num_segments = int(torch.unique(labels[labels >= 0]).numel())
     return over
 
 
-def _save_explanation(job: _Job, method: str, exps: list, maps: torch.Tensor) -> str:
-    name = f"{slug(method)}.npz"
+def _save_explanation(job: _Job, task: _Task, exps: list, maps: torch.Tensor) -> str:
+    name = f"{task.stem(job)}.npz"
     if job.n_windows == 1:
         return exps[0].save(job.out / name).name
     arrays = {"saliency": maps.numpy(), "frame_indices": job.clips.frame_indices}
@@ -559,79 +707,93 @@ def _save_explanation(job: _Job, method: str, exps: list, maps: torch.Tensor) ->
     return name
 
 
-def _draw(job: _Job, method: str, exps: list, entry: MethodResult) -> np.ndarray | None:
-    """Stitch, measure the share on the ground truth, and (with an output folder) render and save."""
-    if job.out is None and job.gt_masks is None:
-        return None
+def _draw(job: _Job, task: _Task, exps: list, entry: MethodResult) -> np.ndarray | None:
+    """Stitch, record the frame timeline, measure the share on the ground truth, and render and save."""
+    from .render.colormaps import default_normalization, describe_normalization, normalize_maps
+
     maps = stitch([e.saliency for e in exps], job.clips.windows, job.clips.frame_indices)
-    heat = _heat(job, maps)
-    over = None
-    if job.out is not None:
-        over = _render_method(job, method, exps, heat, entry)
-    if job.gt_masks is not None:
-        total = float(heat.sum())
-        entry.on_target = float(heat[job.gt_masks].sum() / total) if total > 0 else float("nan")
-    if job.out is not None:
-        entry.explanation = _save_explanation(job, method, exps, maps)
+    entry.frame_importance = [round(float(v), 6) for v in maps.float().mean((1, 2))]
+    if job.gt_masks is not None:  # on the map itself, not on its display scaling
+        raw = _heat(job, maps)
+        total = float(raw.sum())
+        entry.on_target = float(raw[job.gt_masks].sum() / total) if total > 0 else float("nan")
+    if job.out is None:
+        return None
+    o = job.opts
+    mode = default_normalization(task.method) if o.normalize == "auto" else o.normalize
+    entry.normalization = describe_normalization(mode, o.percentile)
+    heat = _heat(job, normalize_maps(maps, mode=mode, percentile=o.percentile))
+    over = _render_method(job, task, exps, heat, entry)
+    entry.explanation = _save_explanation(job, task, exps, maps)
     return over
 
 
-def _run_method(job: _Job, method: str, heavy: bool) -> tuple[MethodResult, list, Any, np.ndarray | None]:
-    """Explain, score and draw one method."""
+def _run_method(job: _Job, task: _Task) -> tuple[MethodResult, list, Any, np.ndarray | None]:
+    """Explain, score and draw one (method, class) pair."""
     from . import methods as registry
 
-    o = job.opts
+    o, method = job.opts, task.method
     params = o.params.get(method, {})
+    estimate = _estimate_explain_s(job, method, params)
+    if estimate > 10:
+        job.log(f"  {task.key(job)}: explaining, about {estimate:.0f} s (estimate)")
     t0 = time.perf_counter()
-    exps = explain_clips(job.model, job.clips, method, job.target_index, min(o.topk, job.model.num_classes),
+    exps = explain_clips(job.model, job.clips, method, task.target, min(o.topk, job.model.num_classes),
                          o.batch_size, params, progress=not o.quiet)
     dt = time.perf_counter() - t0
     job.timings["explain_s"] += dt
+    p = float(job.probs[task.target])
     entry = MethodResult(name=method, description=registry.describe(method), params=to_jsonable(params), timing_s=dt,
                          timing_per_window_s=dt / job.n_windows)
-    curves = _score(job, exps, entry, progress=not o.quiet and heavy) if o.curves else None
+    if task.several:
+        entry.target = {"index": task.target, "name": job.model.class_names[task.target], "probability": p}
+    curves = _score(job, task, exps, entry) if o.curve_protocol() else None
     t0 = time.perf_counter()
-    over = _draw(job, method, exps, entry)
+    over = _draw(job, task, exps, entry)
     job.timings["render_s"] += time.perf_counter() - t0
     return entry, exps, curves, over
 
 
-def _method_line(entry: MethodResult) -> str:
+def _method_line(job: _Job, task: _Task, entry: MethodResult) -> str:
     bits = [f"{entry.timing_s:.2f} s"]
     if entry.deletion_auc is not None:
-        bits.append(f"deletion AUC {entry.deletion_auc:.3f}, insertion AUC {entry.insertion_auc:.3f}")
+        bits.append(f"deletion AUC {entry.deletion_auc:.3f}, insertion AUC {entry.insertion_auc:.3f} "
+                    f"({entry.curve_protocol['name']}, {entry.curve_protocol['steps']} steps)")
     if entry.on_target is not None:
         bits.append(f"{100 * entry.on_target:.0f}% of the saliency on the ground truth")
-    return f"  {entry.name}: " + "; ".join(bits)
+    return f"  {task.key(job)}: " + "; ".join(bits)
 
 
 def _run_methods(job: _Job) -> tuple[list[MethodResult], dict[str, list], dict[str, Any], dict[str, np.ndarray]]:
-    """Every method in turn, with a progress bar when there are several."""
+    """Every (class, method) pair in turn, with a progress bar when there are several.
+
+    Results are keyed by :meth:`_Task.key` (the method name, plus the class when several are explained).
+    """
     from tqdm.auto import tqdm
 
     o = job.opts
-    # inner progress bars only where the curves take a while (big clips, many windows)
-    heavy = job.clips.x[0].numel() >= 3 * 32 * 224 * 224 or job.n_windows > 1
+    tasks = [_Task(m, t, len(job.targets) > 1) for t in job.targets for m in o.methods]
     entries, explanations, curves, overlays = [], {}, {}, {}
-    job.timings.update(explain_s=0.0, metrics_s=0.0, render_s=0.0)
-    bar = tqdm(o.methods, desc="explain", unit="method", disable=o.quiet or len(o.methods) < 2, file=sys.stderr)
-    for method in bar:
-        bar.set_postfix_str(method)
-        entry, explanations[method], cr, over = _run_method(job, method, heavy)
+    job.timings.update(explain_s=0.0, metrics_s=0.0, render_s=0.0, encode_s=0.0)
+    bar = tqdm(tasks, desc="explain", unit="method", disable=o.quiet or len(tasks) < 2, file=sys.stderr)
+    for task in bar:
+        key = task.key(job)
+        bar.set_postfix_str(key)
+        entry, explanations[key], cr, over = _run_method(job, task)
         entries.append(entry)
         if cr is not None:
-            curves[method] = cr
+            curves[key] = cr
         if over is not None:
-            overlays[method] = over
+            overlays[key] = over
         if not o.quiet:
-            (bar.write if len(o.methods) > 1 else job.log)(_method_line(entry))
+            (bar.write if len(tasks) > 1 else job.log)(_method_line(job, task, entry))
     bar.close()
     return entries, explanations, curves, overlays
 
 
 # -- summary outputs and the record -----------------------------------------------------------------
 def _write_grid(job: _Job, overlays: dict[str, np.ndarray]) -> str:
-    """Input and every method side by side; titles go in the grid's bars, frame numbers on the input cell."""
+    """Input and every overlay side by side; titles go in the grid's bars, frame numbers on the input cell."""
     from . import render
 
     h0, w0 = job.clips.frames.shape[1:3]
@@ -645,25 +807,27 @@ def _write_grid(job: _Job, overlays: dict[str, np.ndarray]) -> str:
 
     frame_labels = [f"frame {int(i)}" for i in job.clips.frame_indices]
     cells = [render.label_frames(boxed(job.clips.frames), frame_labels, position="bottom")]
-    cells += [boxed(overlays[m]) for m in job.opts.methods]
-    grid = render.grid(cells, titles=["input"] + list(job.opts.methods), cell_size=(ch, cw),
+    cells += [boxed(v) for v in overlays.values()]
+    grid = render.grid(cells, titles=["input", *overlays], cell_size=(ch, cw),
                        cols=len(cells) if len(cells) <= 4 else None)
-    return _save_rel(job.out, "grid", grid, job.render_fps, job.opts.fmt)
+    return _save_rel(job, "grid", grid)
 
 
 def _write_summary(job: _Job, overlays: dict[str, np.ndarray], curves: dict[str, Any], video: str) -> dict:
-    """The grid (several methods) and the curve plot; returns ``outputs`` (name -> relative path)."""
+    """The grid (several overlays) and the curve plot; returns ``outputs`` (name -> relative path)."""
     from . import render
 
     outputs: dict[str, str] = {}
     if job.out is None:
         return outputs
     t0 = time.perf_counter()
-    if len(job.opts.methods) > 1:
+    if len(overlays) > 1:
         outputs["grid"] = _write_grid(job, overlays)
-    if job.opts.curves and curves:
+    if curves:
+        proto = job.opts.curve_protocol()
         render.plot_curves(curves, job.out / "curves.png",
-                           title=f"{job.model_name}: {job.target_name} ({Path(video).name})")
+                           title=f"{job.model_name}: {job.target_name} ({Path(video).name}); "
+                                 f"{proto['name']} protocol, {proto['steps']} steps, {proto['baseline']} baseline")
         outputs["curves"] = "curves.png"
     job.timings["render_s"] += time.perf_counter() - t0
     return outputs
@@ -685,8 +849,8 @@ def _params(job: _Job, n: int) -> dict[str, Any]:
     return {"methods": list(o.methods), "method_params": o.params, "alpha": o.alpha, "colormap": o.colormap,
             "topk": o.topk, "clip": o.clip if isinstance(o.clip, str) else list(o.clip), "frames": n,
             "stride": o.stride, "pad": o.pad, "batch_size": o.batch_size, "seed": o.seed,
-            "device": str(job.model.device), "curves": o.curves, "curve_steps": o.curve_steps,
-            "curve_baseline": o.curve_baseline}
+            "device": str(job.model.device), "curves": o.curve_protocol(), "normalize": o.normalize,
+            "percentile": o.percentile, "layer": o.layer, "targets": list(job.targets)}
 
 
 def _record(job: _Job, entries: list[MethodResult], outputs: dict[str, str], n: int) -> ExplainResult:
@@ -696,6 +860,11 @@ def _record(job: _Job, entries: list[MethodResult], outputs: dict[str, str], n: 
                       frame_indices=[int(i) for i in c.frame_indices],
                       windows=[[int(w[0]), int(w[-1]) + 1] for w in c.windows],
                       geometry=g.to_dict() if hasattr(g, "to_dict") else None)
+    if job.n_windows > 1:
+        k = min(job.opts.topk, m.num_classes)
+        clip.window_predictions = [
+            {"frames": [int(w[0]), int(w[-1]) + 1], "predictions": [p.to_dict() for p in _predictions(m, wp, k)]}
+            for w, wp in zip(c.windows, job.window_probs)]
     return ExplainResult(
         schema=SCHEMA, created=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), video=c.info,
         model=ModelRecord(name=job.model_name, weights=getattr(m, "weights", None), input=m.spec.describe(),
@@ -747,25 +916,31 @@ def explain_video(video: str | os.PathLike, model: str | Any = DEFAULT_MODEL, *,
         result.methods[0].overlay  # 'overlay_gradient.mp4'
     """
     opts = dataclasses.replace(options or ExplainOptions(), **settings).resolved()
-    t_start = time.perf_counter()
     log = (lambda *a: None) if opts.quiet else (lambda *a: print(*a, flush=True))
     video = _check_video(video, opts, render=out is not None)
     if out is not None:
         _check_out(Path(out))
-    torch.manual_seed(opts.seed)
-    np.random.seed(opts.seed % (2**32))
     timings: dict[str, float] = {}
     model = _timed(timings, "load_model_s", _get_model, model, opts)
-    target_index = None if opts.target is None else model.class_index(opts.target)
+    return _explain_loaded(video, model, opts, out, log, timings, boxes=boxes, masks=masks, extra=extra)
+
+
+def _explain_loaded(video: str, model, opts: ExplainOptions, out, log: Callable[..., None],
+                    timings: dict[str, float], boxes=None, masks=None, extra: dict | None = None) -> ExplainResult:
+    """:func:`explain_video` after the checks and the model load (shared with :func:`explain_videos`)."""
+    t_start = time.perf_counter() - timings.get("load_model_s", 0.0)
+    torch.manual_seed(opts.seed)
+    np.random.seed(opts.seed % (2**32))
     n = _num_frames(model, opts)
     pad = False if opts.pad in (None, "none", False) else opts.pad
     clips = _timed(timings, "read_s", prepare_clips, video, model.spec, opts.clip, n, opts.stride, pad=pad)
     _log_input(log, model, clips, video)
-    probs = _timed(timings, "predict_s", predict_clips, model, clips.x, opts.batch_size)
-    predictions = _predictions(model, probs, opts.topk)
-    target_index = predictions[0].index if target_index is None else target_index
+    window_probs = _timed(timings, "predict_s", predict_windows, model, clips.x, opts.batch_size)
+    predictions = _predictions(model, window_probs.mean(0), opts.topk)
+    targets = resolve_targets(model, opts.target, window_probs.mean(0))
     out = None if out is None else Path(out)
-    job = _Job(opts, model, clips, probs, target_index, predictions, out, log, timings)
+    job = _Job(opts, model, clips, window_probs, targets, predictions, out, log, timings,
+               forward_s=timings["predict_s"] / clips.x.shape[0])
     if not opts.quiet:
         _log_predictions(job)
     if out is not None:
@@ -780,3 +955,111 @@ def explain_video(video: str | os.PathLike, model: str | Any = DEFAULT_MODEL, *,
     if out is not None:
         _save(result, out, opts.html, log)
     return result
+
+
+# -- many videos ------------------------------------------------------------------------------------
+VIDEO_SUFFIXES = (".mp4", ".avi", ".mkv", ".webm", ".mov", ".m4v", ".gif")
+
+
+def find_videos(paths: Sequence[str | os.PathLike]) -> list[Path]:
+    """Video files named by ``paths``: files as given, folders searched recursively (sorted); InputError if none.
+
+    Example::
+
+        find_videos(["a.mp4", "clips/"])  # [Path('a.mp4'), Path('clips/b.avi'), Path('clips/c.mp4')]
+    """
+    found: list[Path] = []
+    for item in map(Path, paths):
+        if item.is_dir():
+            inside = sorted(p for p in item.rglob("*") if p.is_file() and p.suffix.lower() in VIDEO_SUFFIXES)
+            if not inside:
+                raise InputError(f"no videos ({', '.join(VIDEO_SUFFIXES)}) under {item}")
+            found += inside
+        elif item.exists():
+            found.append(item)
+        else:
+            raise VideoNotFoundError(f"video not found: {item}")
+    if not found:
+        raise InputError("no videos given")
+    return list(dict.fromkeys(found))
+
+
+def _out_names(videos: Sequence[Path]) -> list[str]:
+    """One output folder name per video: its stem, with the parent folder added where stems collide."""
+    stems = [v.stem for v in videos]
+    names = [f"{v.parent.name}_{v.stem}" if stems.count(v.stem) > 1 else v.stem for v in videos]
+    return [f"{name}_{i}" if names.count(name) > 1 else name for i, name in enumerate(names)]
+
+
+def explain_videos(videos: Sequence[str | os.PathLike], model: str | Any = DEFAULT_MODEL, *,
+                   options: ExplainOptions | None = None, out: str | os.PathLike = DEFAULT_OUT,
+                   **settings: Any) -> list[ExplainResult | None]:
+    """Explain several videos with one model load: one output folder each under ``out`` and a summary table.
+
+    ``out/summary.json`` and ``out/summary.md`` list every video with its top prediction, explained class and
+    AUCs. A video that fails (unreadable, too short...) is reported there and skipped; the others go on, and
+    an :class:`~vidxai.errors.InputError` naming the failures is raised at the end.
+
+    Example::
+
+        results = explain_videos(["a.mp4", "clips/"], "synthetic-tiny", methods=["gradcam"], out="out/")
+        # out/a/result.json, out/b/result.json, ..., out/summary.md
+    """
+    opts = dataclasses.replace(options or ExplainOptions(), **settings).resolved()
+    log = (lambda *a: None) if opts.quiet else (lambda *a: print(*a, flush=True))
+    paths = find_videos(videos)
+    out = Path(out)
+    _check_out(out)
+    timings: dict[str, float] = {}
+    model = _timed(timings, "load_model_s", _get_model, model, opts)
+    results: list[ExplainResult | None] = []
+    failures: list[str] = []
+    for i, (path, name) in enumerate(zip(paths, _out_names(paths)), 1):
+        log(f"[{i}/{len(paths)}] {path}")
+        try:
+            video = _check_video(path, opts, render=True)
+            results.append(_explain_loaded(video, model, opts, out / name, log, dict(timings)))
+        except VidxaiError as e:
+            log(f"vidxai: error: {path}: {e}")
+            failures.append(f"{path.name} ({e})")
+            results.append(None)
+        timings = {}  # the model load counts once, for the first video
+    _write_videos_summary(out, paths, _out_names(paths), results, log)
+    if failures:
+        raise InputError(f"{len(failures)} of {len(paths)} videos failed: {'; '.join(failures)}")
+    return results
+
+
+def _entry_key(entry: MethodResult) -> str:
+    return f"{entry.name} ({entry.target['name']})" if entry.target else str(entry.name)
+
+
+def _write_videos_summary(out: Path, paths: Sequence[Path], names: Sequence[str],
+                          results: Sequence[ExplainResult | None], log: Callable[..., None]) -> None:
+    """``summary.json`` and ``summary.md`` of :func:`explain_videos`, and the table on the console."""
+    import json
+
+    rows = []
+    for path, name, r in zip(paths, names, results):
+        row: dict[str, Any] = {"video": str(path), "out": name, "ok": r is not None}
+        if r is not None:
+            row.update(prediction=r.predictions[0].name, probability=round(r.predictions[0].probability, 4),
+                       target=r.target.name, seconds=round(r.timings["total_s"], 1),
+                       methods={_entry_key(m): {"deletion_auc": m.deletion_auc, "insertion_auc": m.insertion_auc}
+                                for m in r.methods})
+        rows.append(row)
+    text = json.dumps({"schema": "vidxai.explain-summary/1", "videos": rows}, indent=2)
+    atomic_write(out / "summary.json", lambda f: f.write(text.encode()))
+    lines = ["| video | prediction | p | explained | seconds | AUCs (deletion / insertion) |",
+             "|---|---|---|---|---|---|"]
+    for row in rows:
+        if not row["ok"]:
+            lines.append(f"| {row['video']} | failed | | | | |")
+            continue
+        aucs = ", ".join(f"{m} {v['deletion_auc']:.3f} / {v['insertion_auc']:.3f}" if v["deletion_auc"] is not None
+                         else m for m, v in row["methods"].items())
+        lines.append(f"| [{row['video']}]({row['out']}/) | {row['prediction']} | {row['probability']:.3f} | "
+                     f"{row['target']} | {row['seconds']} | {aucs} |")
+    md = "\n".join(lines) + "\n"
+    atomic_write(out / "summary.md", lambda f: f.write(md.encode()))
+    log("\n" + md + f"wrote {out}/summary.md and summary.json")

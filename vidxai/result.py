@@ -152,12 +152,14 @@ class MethodResult(_Record):
     ``on_target`` is the share of the saliency inside the ground-truth masks (when masks were given).
     ``curve_protocol`` says which protocol produced the AUCs (name, steps, baseline, mode, clip shape).
     ``normalization`` is how the maps were scaled for display (``"minmax"``, ``"percentile:99.5"``, ``"none"``;
-    the saved ``.npz`` keeps the raw map). ``frame_importance`` is the mean raw saliency of each explained
-    frame (``clip.frame_indices`` order), for the report's timeline.
+    the saved ``.npz`` keeps the raw map). ``frame_importance`` is the mean of the stitched map (each window min-max
+    normalised, as in the overlays) on each explained frame (``clip.frame_indices`` order): the report's timeline.
     """
 
     name: str | None = None
     description: str | None = None
+    #: the explained class when several are explained side by side (``--target top3``): index, name, probability
+    target: dict[str, Any] | None = None
     params: dict[str, Any] = field(default_factory=dict)
     timing_s: float | None = None
     timing_per_window_s: float | None = None

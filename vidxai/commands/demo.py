@@ -13,6 +13,7 @@ from pathlib import Path
 
 from ..errors import InputError
 from ._common import add_quiet, formatter
+from .explain import add_curve_arguments
 
 DEFAULT_OUT = "vidxai-demo"
 DEMO_MODEL = "synthetic-tiny"
@@ -40,8 +41,7 @@ def register(subparsers) -> None:
                    help=f"model (default: {DEMO_MODEL}, or i3d with --video)")
     p.add_argument("--method", nargs="+", default=None, metavar="M", help="methods (default: the default + 2 others)")
     p.add_argument("--format", default="mp4", choices=("mp4", "gif", "png"), help="overlay output format")
-    p.add_argument("--no-curves", dest="curves", action="store_false", help="skip deletion/insertion curves")
-    p.add_argument("--curve-steps", type=int, default=28, metavar="N", help="deletion/insertion steps (default: 28)")
+    add_curve_arguments(p)
     p.add_argument("--device", default=None, metavar="D", help="torch device (default: cpu)")
     add_quiet(p)
     p.set_defaults(func=run)
@@ -79,7 +79,8 @@ def run(args: argparse.Namespace) -> int:
 
     out = Path(args.out)
     options = ExplainOptions(methods=args.method or demo_methods(), fmt=args.format, curves=args.curves,
-                             curve_steps=args.curve_steps, device=args.device, html=True, quiet=args.quiet)
+                             curve_steps=args.curve_steps, curve_baseline=args.curve_baseline, device=args.device,
+                             html=True, quiet=args.quiet)
     if args.video:
         result = explain_video(args.video, args.model or "i3d", options=options, out=out)
         _summary(result, out, args.quiet)
