@@ -32,6 +32,11 @@ class Explanation:
             (a :class:`vidxai.io.ClipGeometry`, or None for tensor inputs).
         topk: ``[(class index, name, probability), ...]`` of the clip's top predictions.
         metadata: anything else (per-pathway maps, per-feature tables, versions...).
+        frames: optional uint8 ``(T, H, W, 3)`` clip frames to draw the map on (display only, not saved): at
+            model resolution, or the original frames when ``geometry`` maps back to them.
+
+    In a notebook an Explanation shows itself as an animated overlay (:meth:`_repr_html_`); :meth:`to_video`
+    writes it to a file.
     """
 
     saliency: torch.Tensor
@@ -48,6 +53,7 @@ class Explanation:
     geometry: Any = None
     topk: list = field(default_factory=list)
     metadata: dict[str, Any] = field(default_factory=dict)
+    frames: Any = field(default=None, repr=False, compare=False)
 
     @property
     def shape(self) -> tuple[int, int, int]:
@@ -120,6 +126,39 @@ class Explanation:
             params=meta.get("params", {}), timing=meta.get("timing", float("nan")), model=meta.get("model", ""),
             topk=[tuple(t) for t in meta.get("topk", [])], metadata=meta.get("metadata", {}), geometry=geometry,
         )
+
+    # -- display -----------------------------------------------------------------------------------
+    def to_video(self, path: str | os.PathLike, frames=None, colormap: str = "jet", alpha: float = 0.5,
+                 normalize: str = "auto", fps: float | None = None, label: bool = True) -> Path:
+        """Write the overlay video: ``.mp4`` or ``.gif`` (atomically), or a folder of PNG frames (other names).
+
+        Args:
+            path: output file (``.mp4``, ``.gif``) or folder (PNG frames).
+            frames: uint8 ``(T, H, W, 3)`` to draw on (model resolution, or the original frames when
+                ``geometry`` is set); None: :attr:`frames`, else the colour-mapped map alone.
+            colormap, alpha: matplotlib colour map and heat opacity.
+            normalize: display scaling (``"auto"``: percentile clipping for pixel-level methods, min-max
+                otherwise; ``"minmax"``, ``"percentile"``, ``"none"``).
+            fps: frame rate (default: the video's, else 8).
+            label: burn in method, class and probability.
+
+        Returns:
+            The path written.
+
+        Example::
+
+            exp = vidxai.explain("i3d", "clip.mp4", method="gradcam")
+            exp.to_video("gradcam.mp4", frames=clip_frames)
+        """
+        from .render.display import save_explanation_video
+
+        return save_explanation_video(self, path, frames, colormap, alpha, normalize, fps, label)
+
+    def _repr_html_(self) -> str:
+        """Notebook display: the overlay as an inline animated GIF (at most 2 MB) with a colour bar and caption."""
+        from .render.display import explanation_html
+
+        return explanation_html(self)
 
     def summary(self) -> str:
         return (f"{self.method} on {self.model or 'model'}: target {self.target} {self.target_name!r} "

@@ -7,7 +7,7 @@ min-max for CAM, supervoxel and perturbation maps).
 """
 from __future__ import annotations
 
-from .colorbar import add_colorbar, colorbar, colorbar_css, colorbar_labels
+from .colorbars import add_colorbar, colorbar, colorbar_css, colorbar_labels
 from .colormaps import available as available_colormaps
 from .colormaps import (colorize, default_normalization, describe_normalization, lut, normalize,
                         normalize_maps)

@@ -133,7 +133,7 @@ def label_frames(frames, text: str | Sequence[str], position: str = "top", color
 
     The font size follows the frame height (about 1/25 of it: 43 px at 1080p, at least 10 px); a label
     too wide for the frame is shrunk, then wrapped (at most ``max_lines_share`` of the height), so it is never
-    cut off. Each distinct label is drawn once and composited onto all its frames with numpy.
+    cut off (a text that fits that band at no size may take the whole frame). Each distinct label is drawn once and composited onto all its frames with numpy.
 
     Args:
         frames: uint8 ``(T, H, W, 3)``.
@@ -165,6 +165,8 @@ def label_frames(frames, text: str | Sequence[str], position: str = "top", color
             groups.setdefault(line, []).append(i)
     for line, idx in groups.items():
         lay = textmod.fit_text(line, w - 2 * pad, max(1, int(h * max_lines_share)) - pad, size)
+        if lay.cut:  # too long for its band even in the smallest font: let it cover more of the frame
+            lay = textmod.fit_text(line, w - 2 * pad, h - pad, textmod.MIN_FONT_PX)
         bw, bh = min(w, lay.width + 2 * pad), min(h, lay.height + pad)
         alpha = textmod.text_mask(lay, bw, bh, align="left", pad=pad)
         patch = np.empty((bh, bw, 3), np.float32)

@@ -135,16 +135,19 @@ def colorbar_html(colormap: str = "jet", normalization: str | None = None) -> st
 
         colorbar_html("jet", "percentile:99.5")
     """
-    from .colorbar import colorbar_css, colorbar_labels, colorbar_title
+    from .colorbars import colorbar_css, colorbar_labels, colorbar_title
 
     try:
         css = colorbar_css(colormap)
     except Exception:  # noqa: BLE001 - an unknown colour map in an old result: show the default one
         colormap, css = "jet", colorbar_css("jet")
     low, high = colorbar_labels(normalization)
-    return (f'<div class="colorbar"><div class="cb-strip" style="background: {css}"></div>'
-            f'<div class="cb-labels"><span>{_e(low)}</span><span>{_e(colorbar_title(colormap, normalization))}'
-            f'</span><span>{_e(high)}</span></div></div>')
+    # inline styles too, so the bar also renders outside the report (notebook cells)
+    return (f'<div class="colorbar" style="margin:0.3em 0">'
+            f'<div class="cb-strip" style="height:12px;border:1px solid #ccc;background: {css}"></div>'
+            f'<div class="cb-labels" style="display:flex;justify-content:space-between;gap:0.5em;font-size:0.75em">'
+            f'<span>{_e(low)}</span><span>{_e(colorbar_title(colormap, normalization))}</span>'
+            f'<span>{_e(high)}</span></div></div>')
 
 
 def _protocol(proto: dict[str, Any] | None) -> str:

@@ -89,18 +89,20 @@ def wrap(text: str, f, width: float) -> list[str]:
 
 @dataclass(frozen=True)
 class Layout:
-    """Lines of text laid out in one font: ``size`` px, ``width`` x ``height`` px of ink box."""
+    """Lines of text laid out in one font: ``size`` px, ``width`` x ``height`` px of ink box; ``cut`` when the
+    text did not fit even at the smallest size and was shortened."""
 
     lines: tuple[str, ...]
     size: int
     width: int
     height: int
+    cut: bool = False
 
 
-def _layout(lines: Sequence[str], size: int) -> Layout:
+def _layout(lines: Sequence[str], size: int, cut: bool = False) -> Layout:
     f = font(size)
     w = max((int(np.ceil(f.getlength(s))) for s in lines), default=0)
-    return Layout(tuple(lines), size, w, line_height(f) * len(lines))
+    return Layout(tuple(lines), size, w, line_height(f) * len(lines), cut)
 
 
 def fit_text(text: str, max_width: int, max_height: int, size: int) -> Layout:
@@ -140,7 +142,7 @@ def fit_text(text: str, max_width: int, max_height: int, size: int) -> Layout:
         lines[-1] = lines[-1][:-1]
     if f.getlength(lines[-1] + "...") <= max_width:
         lines[-1] += "..."
-    return _layout(lines, MIN_FONT_PX)
+    return _layout(lines, MIN_FONT_PX, cut=True)
 
 
 def text_mask(layout: Layout, width: int, height: int, align: str = "left", pad: int = 0) -> np.ndarray:
