@@ -230,3 +230,26 @@ def test_help_and_import_never_import_torch():
     assert out.returncode == 0, out.stderr
     count, heavy = out.stdout.split(" ", 1)
     assert int(count) >= 8 and heavy.strip() == "[]"
+
+
+def test_slow_phases_print_an_estimate_and_get_a_progress_bar(tiny_model, videos, monkeypatch, capsys):
+    """With a (pretend) slow model every phase over ~10 s is announced, and a method with a progress option
+    gets its own bar; the recorded parameters stay the user's."""
+    import vidxai.pipeline as pipeline
+
+    seen = {}
+    real = pipeline.explain_clips
+
+    def spy(model, clips, method, target, topk=5, batch_size=4, params=None, progress=False):
+        seen[method] = dict(params or {})
+        return real(model, clips, method, target, topk, batch_size, params, progress)
+
+    monkeypatch.setattr(pipeline, "explain_clips", spy)
+    real_predict = pipeline.predict_windows
+    monkeypatch.setattr(pipeline, "predict_windows", lambda *a: (__import__("time").sleep(1.0), real_predict(*a))[1])
+    result = explain_video(videos["right"], tiny_model, methods=["rise"], frames=8, curves="thesis",
+                           params={"rise": {"n_masks": 8}}, out=None)
+    out = capsys.readouterr().out
+    assert "explaining, about" in out and "deletion/insertion, thesis protocol (28 steps, 56 forwards): about" in out
+    assert seen["rise"] == {"n_masks": 8, "progress": True}
+    assert result.methods[0].params == {"n_masks": 8}

@@ -737,14 +737,19 @@ def _run_method(job: _Job, task: _Task) -> tuple[MethodResult, list, Any, np.nda
     estimate = _estimate_explain_s(job, method, params)
     if estimate > 10:
         job.log(f"  {task.key(job)}: explaining, about {estimate:.0f} s (estimate)")
+        if not o.quiet and "progress" not in params:
+            from .attribution.base import method_parameters
+
+            if "progress" in method_parameters(method):  # the method's own bar (samples, steps) with an ETA
+                params = {**params, "progress": True}
     t0 = time.perf_counter()
     exps = explain_clips(job.model, job.clips, method, task.target, min(o.topk, job.model.num_classes),
                          o.batch_size, params, progress=not o.quiet)
     dt = time.perf_counter() - t0
     job.timings["explain_s"] += dt
     p = float(job.probs[task.target])
-    entry = MethodResult(name=method, description=registry.describe(method), params=to_jsonable(params), timing_s=dt,
-                         timing_per_window_s=dt / job.n_windows)
+    entry = MethodResult(name=method, description=registry.describe(method),
+                         params=to_jsonable(o.params.get(method, {})), timing_s=dt, timing_per_window_s=dt / job.n_windows)
     if task.several:
         entry.target = {"index": task.target, "name": job.model.class_names[task.target], "probability": p}
     curves = _score(job, task, exps, entry) if o.curve_protocol() else None
