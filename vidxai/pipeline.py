@@ -797,9 +797,11 @@ def _run_methods(job: _Job) -> tuple[list[MethodResult], dict[str, list], dict[s
 
 
 # -- summary outputs and the record -----------------------------------------------------------------
-def _write_grid(job: _Job, overlays: dict[str, np.ndarray]) -> str:
-    """Input and every overlay side by side; titles go in the grid's bars, frame numbers on the input cell."""
+def _write_grid(job: _Job, overlays: dict[str, np.ndarray], normalizations: Sequence[str]) -> str:
+    """Input and every overlay side by side with a colour bar below; titles go in the grid's bars, frame numbers
+    on the input cell."""
     from . import render
+    from .render.colorbars import add_colorbar
 
     h0, w0 = job.clips.frames.shape[1:3]
     ch = min(max(h0, MIN_CELL_HEIGHT), MAX_CELL_HEIGHT)
@@ -815,10 +817,13 @@ def _write_grid(job: _Job, overlays: dict[str, np.ndarray]) -> str:
     cells += [boxed(v) for v in overlays.values()]
     grid = render.grid(cells, titles=["input", *overlays], cell_size=(ch, cw),
                        cols=len(cells) if len(cells) <= 4 else None)
+    kinds = sorted(set(normalizations))
+    grid = add_colorbar(grid, job.opts.colormap, kinds[0] if len(kinds) == 1 else "display scaling per method")
     return _save_rel(job, "grid", grid)
 
 
-def _write_summary(job: _Job, overlays: dict[str, np.ndarray], curves: dict[str, Any], video: str) -> dict:
+def _write_summary(job: _Job, overlays: dict[str, np.ndarray], curves: dict[str, Any], video: str,
+                   entries: Sequence[MethodResult]) -> dict:
     """The grid (several overlays) and the curve plot; returns ``outputs`` (name -> relative path)."""
     from . import render
 
@@ -827,7 +832,7 @@ def _write_summary(job: _Job, overlays: dict[str, np.ndarray], curves: dict[str,
         return outputs
     t0 = time.perf_counter()
     if len(overlays) > 1:
-        outputs["grid"] = _write_grid(job, overlays)
+        outputs["grid"] = _write_grid(job, overlays, [e.normalization or "minmax" for e in entries])
     if curves:
         proto = job.opts.curve_protocol()
         render.plot_curves(curves, job.out / "curves.png",
@@ -952,7 +957,7 @@ def _explain_loaded(video: str, model, opts: ExplainOptions, out, log: Callable[
         out.mkdir(parents=True, exist_ok=True)
     _ground_truth(job, boxes, masks)
     entries, explanations, curves, overlays = _run_methods(job)
-    outputs = _write_summary(job, overlays, curves, video)
+    outputs = _write_summary(job, overlays, curves, video, entries)
     result = _record(job, entries, outputs, n)
     result.extra.update(extra or {})
     result.explanations = explanations
