@@ -133,7 +133,8 @@ def label_frames(frames, text: str | Sequence[str], position: str = "top", color
 
     The font size follows the frame height (about 1/25 of it: 43 px at 1080p, at least 10 px); a label
     too wide for the frame is shrunk, then wrapped (at most ``max_lines_share`` of the height), so it is never
-    cut off (a text that fits that band at no size may take the whole frame). Each distinct label is drawn once and composited onto all its frames with numpy.
+    cut off (a text that fits that band at no size may take the whole frame). Each distinct label is drawn
+    once and composited onto all its frames with numpy.
 
     Args:
         frames: uint8 ``(T, H, W, 3)``.
