@@ -259,7 +259,7 @@ def hub_video_model(net: nn.Module, spec: InputSpec, target_layers: Sequence[str
 
     use_fast_max_pools(net)
     if class_names is None and (num_classes or 400) == 400:
-        from ..data.labels import load_labels
+        from .labels import load_labels
 
         class_names = load_labels("kinetics400")
     return VideoModel(net, spec, class_names, target_layers, name=name, weights=weights, num_classes=num_classes)
