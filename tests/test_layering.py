@@ -44,8 +44,6 @@ ALLOWED_UPWARD: dict[tuple[str, str], str] = {
     ("vidxai.explanation", "vidxai.render.display"):
         "Explanation._repr_html_ / to_video draw through render (imported on call, never at import time); "
         "the record stays below render, the drawing code lives in render/display.py",
-    ("vidxai.models.synthetic", "vidxai.data.synthetic"):
-        "the synthetic model takes its class/background names from the synthetic dataset (models <-> data cycle)",
     ("vidxai.attribution.perturbation", "vidxai.metrics.deletion"):
         "imports the frame blur as metrics.deletion.gaussian_blur; should import vidxai.core.tensor.blur_frames",
     ("vidxai.attribution.surrogate", "vidxai.metrics.deletion"):

@@ -30,19 +30,9 @@ import torch
 
 from ..core.tensor import minmax_per_clip
 from ..errors import InputError
-
-CLASS_NAMES: tuple[str, ...] = (
-    "moving right",
-    "moving left",
-    "moving up",
-    "moving down",
-    "rotating clockwise",
-    "rotating anticlockwise",
-)
-"""Action classes: how the actor moves during the action interval (screen directions, y down)."""
-
-BACKGROUND_NAMES: tuple[str, ...] = ("horizontal stripes", "vertical stripes", "checkerboard", "blotches")
-"""Background texture classes (the label of the ``"background"`` task)."""
+# The class names belong to the models trained on these clips (vidxai.models.synthetic), which sit below
+# the data layer; the generator reuses them.
+from ..models.synthetic import BACKGROUND_NAMES, CLASS_NAMES
 
 DISTRACTOR_MOTIONS: tuple[str, ...] = ("static", "jitter")
 

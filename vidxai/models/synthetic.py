@@ -30,6 +30,19 @@ WEIGHT_FILES = {"synthetic-tiny": "synthetic_tiny.pt", "synthetic-tiny-backgroun
 
 SPEC = InputSpec(num_frames=16, crop=(112, 112), short_side=112, min_frames=4)
 TARGET_LAYERS = ["features.3"]
+
+CLASS_NAMES: tuple[str, ...] = (
+    "moving right",
+    "moving left",
+    "moving up",
+    "moving down",
+    "rotating clockwise",
+    "rotating anticlockwise",
+)
+"""Action classes of the synthetic clips (:mod:`vidxai.data.synthetic`): how the actor moves during the action
+interval (screen directions, y down)."""
+BACKGROUND_NAMES: tuple[str, ...] = ("horizontal stripes", "vertical stripes", "checkerboard", "blotches")
+"""Background texture classes of the synthetic clips (the label of the ``"background"`` task)."""
 WIDTHS = (16, 32, 64, 96)
 
 
@@ -120,8 +133,6 @@ def _build(name: str, class_names, weights) -> VideoModel:
           "(6 motion classes, 16x112x112); shipped weights", spec=SPEC, weight_source="shipped", family="synthetic")
 def synthetic_tiny(weights: str | Path | None = "default") -> VideoModel:
     """The action model: ``weights="default"`` (shipped), ``None`` (random init) or a checkpoint path."""
-    from ..data.synthetic import CLASS_NAMES
-
     return _build("synthetic-tiny", CLASS_NAMES, weights)
 
 
@@ -130,6 +141,4 @@ def synthetic_tiny(weights: str | Path | None = "default") -> VideoModel:
           family="synthetic")
 def synthetic_tiny_background(weights: str | Path | None = "default") -> VideoModel:
     """The background-texture model: ``weights="default"`` (shipped), ``None`` (random) or a checkpoint path."""
-    from ..data.synthetic import BACKGROUND_NAMES
-
     return _build("synthetic-tiny-background", BACKGROUND_NAMES, weights)
