@@ -111,7 +111,7 @@ def test_long_title_fits_at_any_width(width):
     ink = np.argwhere(out[0].max(axis=2) > 0)
     assert len(ink), "nothing drawn"
     assert ink[:, 1].max() < width - 1 and ink[:, 1].min() > 0  # not touching (cut at) the right/left edge
-    assert ink[:, 0].max() < (h // 3 + 2 if width > 112 else h // 2)  # a band at the top
+    assert ink[:, 0].max() < (h // 4 + 2 if width > 112 else h // 2)  # a band at the top
     lay = textmod.fit_text(TITLE, width - 8, h - 4, textmod.font_size_for(h, width))
     assert not lay.cut and lay.width <= width - 8
     assert "".join(lay.lines).replace(" ", "") == TITLE.replace(" ", "")  # every character is there

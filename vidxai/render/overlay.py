@@ -19,6 +19,8 @@ from . import text as textmod
 from .colormaps import colorize, to_numpy
 
 Color = tuple[int, int, int]
+#: frames at least this wide never get a label cut off (below, a label would cover the thumbnail)
+MIN_UNCUT_WIDTH = 100
 
 
 def as_frames(frames) -> np.ndarray:
@@ -128,12 +130,13 @@ def draw_boundaries(frames, labels, color: Color = (255, 255, 255), alpha: float
 
 def label_frames(frames, text: str | Sequence[str], position: str = "top", color: Color = (255, 255, 255),
                  background: Color | None = (0, 0, 0), scale: float | None = None,
-                 max_lines_share: float = 1 / 3) -> np.ndarray:
+                 max_lines_share: float = 1 / 4) -> np.ndarray:
     """Write ``text`` (one string, or one per frame) on each frame in a TrueType font (Pillow).
 
     The font size follows the frame height (about 1/25 of it: 43 px at 1080p, at least 10 px); a label
     too wide for the frame is shrunk, then wrapped (at most ``max_lines_share`` of the height), so it is never
-    cut off (a text that fits that band at no size may take the whole frame). Each distinct label is drawn
+    cut off: a text that fits that band at no size takes up to half the frame. Only thumbnails narrower than
+    :data:`MIN_UNCUT_WIDTH` px keep a one-band label and shorten it with "...". Each distinct label is drawn
     once and composited onto all its frames with numpy.
 
     Args:
@@ -166,8 +169,8 @@ def label_frames(frames, text: str | Sequence[str], position: str = "top", color
             groups.setdefault(line, []).append(i)
     for line, idx in groups.items():
         lay = textmod.fit_text(line, w - 2 * pad, max(1, int(h * max_lines_share)) - pad, size)
-        if lay.cut:  # too long for its band even in the smallest font: let it cover more of the frame
-            lay = textmod.fit_text(line, w - 2 * pad, h - pad, textmod.MIN_FONT_PX)
+        if lay.cut and w >= MIN_UNCUT_WIDTH:  # too long for its band even in the smallest font: grow the band
+            lay = textmod.fit_text(line, w - 2 * pad, h // 2 - pad, textmod.MIN_FONT_PX)
         bw, bh = min(w, lay.width + 2 * pad), min(h, lay.height + pad)
         alpha = textmod.text_mask(lay, bw, bh, align="left", pad=pad)
         patch = np.empty((bh, bw, 3), np.float32)
