@@ -44,12 +44,6 @@ ALLOWED_UPWARD: dict[tuple[str, str], str] = {
     ("vidxai.explanation", "vidxai.render.display"):
         "Explanation._repr_html_ / to_video draw through render (imported on call, never at import time); "
         "the record stays below render, the drawing code lives in render/display.py",
-    ("vidxai.attribution.perturbation", "vidxai.metrics.deletion"):
-        "imports the frame blur as metrics.deletion.gaussian_blur; should import vidxai.core.tensor.blur_frames",
-    ("vidxai.attribution.surrogate", "vidxai.metrics.deletion"):
-        "imports the frame blur as metrics.deletion.gaussian_blur; should import vidxai.core.tensor.blur_frames",
-    ("vidxai.attribution.synthesis", "vidxai.metrics.deletion"):
-        "imports the frame blur as metrics.deletion.gaussian_blur; should import vidxai.core.tensor.blur_frames",
 }
 
 #: (importing module, "module.name") -> why a private name is still imported across modules.
@@ -75,16 +69,7 @@ CORE_HOMES: dict[tuple[str, str], str] = {
 }
 
 #: (importing module, "module.name") -> why it still imports an old copy instead of the core building block.
-ALLOWED_OLD_HOMES: dict[tuple[str, str], str] = {
-    ("vidxai.api", "vidxai.attribution.base.model_state"):
-        "api.py (not ours to edit yet) should import vidxai.core.runtime.model_state",
-    ("vidxai.attribution.perturbation", "vidxai.metrics.deletion.gaussian_blur"):
-        "attribution (not ours to edit yet) should import vidxai.core.tensor.blur_frames",
-    ("vidxai.attribution.surrogate", "vidxai.metrics.deletion.gaussian_blur"):
-        "attribution (not ours to edit yet) should import vidxai.core.tensor.blur_frames",
-    ("vidxai.attribution.synthesis", "vidxai.metrics.deletion.gaussian_blur"):
-        "attribution (not ours to edit yet) should import vidxai.core.tensor.blur_frames",
-}
+ALLOWED_OLD_HOMES: dict[tuple[str, str], str] = {}
 
 
 def module_name(path: Path) -> str:

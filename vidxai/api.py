@@ -110,7 +110,7 @@ def explain_batch(model: VideoModel | nn.Module | str, clips: torch.Tensor, meth
     elapsed = time.perf_counter() - start
     logits = result.logits
     if logits is None:
-        from .attribution.base import model_state
+        from .core.runtime import model_state
 
         with torch.no_grad(), model_state(model):
             logits = model(x)
@@ -148,7 +148,7 @@ def _check_runs(model: VideoModel, x: torch.Tensor, error: RuntimeError) -> None
     say so in one line; otherwise the method's error stands."""
     if isinstance(error, torch.cuda.OutOfMemoryError):
         return
-    from .attribution.base import model_state
+    from .core.runtime import model_state
 
     try:
         with torch.no_grad(), model_state(model):
@@ -162,7 +162,7 @@ def _check_runs(model: VideoModel, x: torch.Tensor, error: RuntimeError) -> None
 def predict(model: VideoModel | nn.Module | str, clip: ClipLike, topk: int = 5,
             clip_options: dict | None = None) -> list[tuple[int, str, float]]:
     """Top-k ``(index, name, probability)`` predictions for one clip."""
-    from .attribution.base import model_state
+    from .core.runtime import model_state
 
     model = as_model(model)
     _check_topk(topk)

@@ -130,7 +130,7 @@ def occlusion_fill(x: torch.Tensor, fill: str, generator: torch.Generator | None
     if fill == "noise":
         return torch.randn(x.shape, generator=generator, device="cpu").to(x) * x.std() + x.mean()
     if fill == "blur":
-        from ..metrics.deletion import gaussian_blur
+        from ..core.tensor import blur_frames as gaussian_blur
 
         return gaussian_blur(x, blur_sigma)
     raise UnknownNameError(fill, ("constant", "noise", "blur"), hint="occlusion fill")
@@ -246,7 +246,7 @@ class RISE(Attribution):
 # -- extremal perturbation ----------------------------------------------------------------------------------
 def blur_stack(x: torch.Tensor, sigma_max: float, levels: int, temporal: bool = False) -> torch.Tensor:
     """``(levels, B, C, T, H, W)``: ``x`` blurred with sigmas ``sigma_max * l / (levels - 1)``."""
-    from ..metrics.deletion import gaussian_blur
+    from ..core.tensor import blur_frames as gaussian_blur
 
     out = []
     for sigma in torch.linspace(0, sigma_max, levels).tolist():

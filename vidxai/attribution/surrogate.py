@@ -34,7 +34,7 @@ def feature_segmentation(model, x: torch.Tensor, target: torch.Tensor, features:
     ``relevance_quantile``; each 6-connected region above it with at least ``min_feature_fraction`` of the
     clip's voxels is a feature, and everything else (low relevance and tiny fragments) is feature 0.
     """
-    from ..metrics.deletion import gaussian_blur
+    from ..core.tensor import blur_frames as gaussian_blur
     from ..supervoxels import connected_components, relabel_contiguous, slic3d
 
     if features == "supervoxels":

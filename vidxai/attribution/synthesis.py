@@ -56,7 +56,7 @@ def synthesize(model, target: int | str | None = None, layer: str | None = None,
     """
     from tqdm.auto import tqdm
 
-    from ..metrics.deletion import gaussian_blur
+    from ..core.tensor import blur_frames as gaussian_blur
 
     spec = model.spec
     t = num_frames or spec.num_frames
