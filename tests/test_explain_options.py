@@ -253,3 +253,15 @@ def test_slow_phases_print_an_estimate_and_get_a_progress_bar(tiny_model, videos
     assert "explaining, about" in out and "deletion/insertion, thesis protocol (28 steps, 56 forwards): about" in out
     assert seen["rise"] == {"n_masks": 8, "progress": True}
     assert result.methods[0].params == {"n_masks": 8}
+
+
+def test_api_explain_keeps_the_source_frames_for_drawing(tiny_model, videos, tmp_path):
+    """``vidxai.explain`` on a path keeps the clip's frames: ``to_video`` and the notebook view draw on them."""
+    exp = vidxai.explain(tiny_model, str(videos["right"]), method="gradcam", clip_options={"num_frames": 8})
+    assert exp.frames is not None and exp.frames.shape == (8, 48, 64, 3) and exp.frames.dtype == np.uint8
+    path = exp.to_video(tmp_path / "g.mp4")
+    from vidxai.io import read_frames
+
+    drawn = read_frames(path, list(range(8)))
+    assert drawn.shape[1:3] == (48, 64)
+    assert "<img" in exp._repr_html_() or "<video" in exp._repr_html_()

@@ -39,6 +39,12 @@ def prepare_input(model: VideoModel, clip: ClipLike, /, **clip_options) -> tuple
     Returns the tensor and the :class:`vidxai.io.ClipGeometry` (None for tensors, which are used as is).
     ``clip_options`` go to :func:`vidxai.io.load_clip` (``clip="centre"``, ``start=...``, ``pad=...``).
     """
+    x, geometry, _ = _prepare(model, clip, **clip_options)
+    return x, geometry
+
+
+def _prepare(model: VideoModel, clip: ClipLike, /, **clip_options) -> tuple[torch.Tensor, Any, np.ndarray | None]:
+    """:func:`prepare_input` plus the uint8 frames the clip came from (None for tensors), for drawing."""
     if isinstance(clip, (str, os.PathLike)):
         import inspect
 
@@ -49,17 +55,17 @@ def prepare_input(model: VideoModel, clip: ClipLike, /, **clip_options) -> tuple
         if unknown:
             raise InputError(f"unknown clip option(s) {', '.join(unknown)}; choose from {', '.join(options)}")
         prepared = load_clip(clip, model.spec, **clip_options)
-        return prepared.tensor.unsqueeze(0), prepared.geometry
+        return prepared.tensor.unsqueeze(0), prepared.geometry, prepared.frames
     if isinstance(clip, torch.Tensor) and clip.dtype != torch.uint8:
         x = clip if clip.ndim == 5 else clip.unsqueeze(0)
-        return model.check_input(x), None
+        return model.check_input(x), None, None
     frames = clip.cpu().numpy() if isinstance(clip, torch.Tensor) else np.asarray(clip)
     if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
         raise ShapeError(f"expected uint8 frames of shape (T, H, W, 3), got {frames.dtype} {tuple(frames.shape)}")
     from .io import preprocess
 
     tensor, geometry = preprocess(frames, model.spec)
-    return tensor.unsqueeze(0), geometry
+    return tensor.unsqueeze(0), geometry, frames
 
 
 def explain(model: VideoModel | nn.Module | str, clip: ClipLike, method: str | None = None, target=None,
@@ -77,13 +83,23 @@ def explain(model: VideoModel | nn.Module | str, clip: ClipLike, method: str | N
         **params: method parameters.
 
     Returns:
-        An :class:`Explanation` with the saliency at model-input resolution.
+        An :class:`Explanation` with the saliency at model-input resolution; for a video path or frames it
+        also holds the source frames (``exp.frames``, display only), so ``exp.to_video(path)`` and the
+        notebook view draw on them.
+
+    Example::
+
+        exp = vidxai.explain("synthetic-tiny", "clip.mp4", method="gradcam")
+        exp.to_video("gradcam.mp4")   # the heat on the clip's own frames
+        exp                           # in a notebook: an inline animation with a colour bar
     """
     model = as_model(model, device)
-    x, geometry = prepare_input(model, clip, **(clip_options or {}))
+    x, geometry, frames = _prepare(model, clip, **(clip_options or {}))
     if x.shape[0] != 1:
         raise ShapeError(f"explain() takes one clip, got a batch of {x.shape[0]}; use explain_batch()")
-    return explain_batch(model, x, method=method, target=target, topk=topk, geometries=[geometry], **params)[0]
+    exp = explain_batch(model, x, method=method, target=target, topk=topk, geometries=[geometry], **params)[0]
+    exp.frames = frames
+    return exp
 
 
 def explain_batch(model: VideoModel | nn.Module | str, clips: torch.Tensor, method: str | None = None,
