@@ -28,7 +28,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..errors import ConfigError
+from ..errors import ConfigError, VidxaiError
+from .schema import validate
 
 KNOWN_METRICS = ("deletion", "localization", "pointing", "temporal")
 
@@ -122,6 +123,38 @@ def check_model_options(model: dict[str, Any], source: str = "<dict>") -> None:
                           f"it takes {', '.join(sorted(known - {'name'}))}")
 
 
+def check_method_params(method: MethodSpec, where: str) -> None:
+    """Reject parameters ``method`` does not take, before any work (as a :class:`ConfigError` naming ``where``).
+
+    Methods with presets resolve their settings without running (``resolve_params``); the others are checked
+    against the named parameters of their ``attribute`` when it takes no ``**params`` (a method that passes
+    extra parameters on checks them itself, when it runs).
+    """
+    import inspect
+
+    from .. import methods as registry
+
+    cls = registry.get(method.name)
+    try:
+        if hasattr(cls, "resolve_params"):
+            cls.resolve_params(**method.params)
+            return
+        params = inspect.signature(cls.attribute).parameters
+    except VidxaiError as e:
+        raise ConfigError(f"{where}: {e}") from None
+    except (TypeError, ValueError):  # a signature inspect cannot read: the method checks when it runs
+        return
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        return
+    from .schema import check_keys
+
+    known = [n for n in params if n not in ("self", "inputs", "target")]
+    try:
+        check_keys(method.params, known, "", what=f"method {method.name}", noun="parameter")
+    except ConfigError as e:
+        raise ConfigError(f"{where}.{e}") from None
+
+
 def load_config(path: str | os.PathLike, overrides: dict[str, Any] | None = None) -> RunConfig:
     """Read and validate a YAML config; ``overrides`` replace top-level keys (e.g. from the CLI)."""
     import yaml
@@ -133,6 +166,10 @@ def load_config(path: str | os.PathLike, overrides: dict[str, Any] | None = None
         raw = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as e:
         raise ConfigError(f"{path} is not valid YAML: {str(e).splitlines()[0]}") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise ConfigError(f"cannot read the config {path}: {e}") from None
+    if not isinstance(raw, dict):  # a YAML list or scalar: there is nothing to override or expand
+        validate(raw, str(path))
     raw.update(overrides or {})
     return parse_config(expand_env(raw, str(path)), source=str(path))
 
@@ -155,12 +192,14 @@ def expand_env(value: Any, source: str = "<dict>", where: str = "") -> Any:
 
 
 def parse_config(raw: dict[str, Any], source: str = "<dict>") -> RunConfig:
-    """Validate a config dict (see the module docstring)."""
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{source}: the config must be a mapping")
-    for key in ("model", "dataset", "methods"):
-        if key not in raw:
-            raise ConfigError(f"{source}: missing required key {key!r}")
+    """Validate a config dict (see the module docstring) against the schema (:mod:`.schema`: unknown keys at any
+    depth, types, ranges) and the registries (models and their options, methods and their parameters).
+
+    Raises:
+        ConfigError: one line naming the source and the offending key path (or an :class:`UnknownNameError`
+            for an unknown model or method name, with suggestions).
+    """
+    validate(raw, source)
     model = raw["model"] if isinstance(raw["model"], dict) else {"name": raw["model"]}
     if "name" not in model and "builder" not in model:
         raise ConfigError(f"{source}: model needs a 'name' (or a 'builder': 'module:function')")
@@ -181,20 +220,12 @@ def parse_config(raw: dict[str, Any], source: str = "<dict>") -> RunConfig:
         raise ConfigError(f"{source}: no methods to run")
     from .. import methods as registry
 
-    for m in methods:
+    for i, m in enumerate(methods):
         registry.get(m.name)  # unknown names fail now, with suggestions, not after an hour of work
+        check_method_params(m, f"{source}: methods[{i}].params")
     evaluate = raw.get("evaluate") or {}
-    unknown = set(evaluate) - set(KNOWN_METRICS)
-    if unknown:
-        raise ConfigError(f"{source}: unknown metric(s) {sorted(unknown)}; known: {', '.join(KNOWN_METRICS)}")
     evaluate = {k: (v if isinstance(v, dict) else {}) for k, v in evaluate.items() if v is not False}
     target = str(raw.get("target", "top1"))
-    if target not in ("top1", "label"):
-        raise ConfigError(f"{source}: target must be 'top1' or 'label', got {target!r}")
-    unknown_keys = set(raw) - {"name", "output", "seed", "device", "model", "dataset", "batch_size", "num_workers",
-                               "methods", "evaluate", "target", "report"}
-    if unknown_keys:
-        raise ConfigError(f"{source}: unknown key(s) {sorted(unknown_keys)}")
     name = str(raw.get("name") or Path(source).stem)
     return RunConfig(name=name, output=Path(raw.get("output") or f"runs/{name}"), model=model, dataset=dataset,
                      methods=methods, evaluate=evaluate, seed=int(raw.get("seed", 0)),
