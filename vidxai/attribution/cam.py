@@ -258,9 +258,13 @@ def layer_cams(model: VideoModel, x: torch.Tensor, target, layers: Sequence[nn.M
     """Raw CAMs ``[(B, *S_l)]`` (one per layer) at feature resolution, the logits and the resolved targets.
 
     ``reference="constant"`` combines ``A(x) - A(constant clip)`` (see :func:`reference_activations`).
+    Without ``reshape``, a model's own ``cam_reshape`` (a callable, e.g. the token layout of the Hugging Face
+    video transformers, :class:`vidxai.models.hf_models.TokenLayout`) reads its token outputs.
     """
     from ..models.wrap import unfold_frames
 
+    if reshape is None:
+        reshape = getattr(model, "cam_reshape", None)
     acts, grads, logits, target, comps = layer_gradients(model, x, target, layers, return_companions=True)
     fib = getattr(model, "frames_in_batch", None)  # frames folded into the batch: (B*T, K, H', W') -> (B, K, T, ..)
 
