@@ -66,8 +66,14 @@ def toy():
     return model
 
 
+def _need_transformers():
+    pytest.importorskip("transformers", reason="transformers is not installed: pip install 'vidxai[transformers]' "
+                        "(or the dev extra)")
+
+
 @pytest.fixture(scope="module")
 def tiny():
+    _need_transformers()
     torch.manual_seed(0)
     return {n: vidxai.models.load(n, weights=None) for n in ("videomae-tiny", "timesformer-tiny", "vivit-tiny")}
 
@@ -200,6 +206,7 @@ def test_timesformer_rollout_through_its_own_dropout_modules(tiny, clip):
 
 
 def test_sdpa_runs_eager_and_everything_is_restored_after_an_error(tiny, clip):
+    _need_transformers()
     from vidxai.models.hf_models import build_network, wrap_transformer
 
     net = build_network("vivit", tiny=True, attn_implementation="sdpa")

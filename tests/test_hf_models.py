@@ -45,6 +45,13 @@ def test_entries_are_listed_and_import_is_lazy():
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
 
 
+def test_building_without_transformers_is_one_clear_line(monkeypatch):
+    monkeypatch.setitem(sys.modules, "transformers", None)  # import transformers -> ImportError
+    with pytest.raises(UnsupportedModelError, match=r"optional dependency 'transformers': pip install "
+                       r"'vidxai\[transformers\]'"):
+        vidxai.models.load("vivit-tiny", weights=None)
+
+
 @pytest.mark.parametrize("name", TINY)
 def test_tiny_models_take_bcthw_and_match_the_raw_network(name, models, clip):
     model = models[name]
