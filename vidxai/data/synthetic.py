@@ -376,5 +376,171 @@ class SyntheticActions(torch.utils.data.Dataset):
         }
 
 
+# ------------------------------------------------------------------------------------------------------------
+# Two-stream clips: the class is in the motion only, or in the appearance only
+# ------------------------------------------------------------------------------------------------------------
+STREAM_KINDS: tuple[str, ...] = ("motion", "appearance")
+_STREAM_LUMA = 0.4  # every object colour has this grey level (OpenCV's weights), so flow cannot tell them apart
+
+
+def _equal_luma(rgb: tuple[float, float, float], luma: float = _STREAM_LUMA) -> np.ndarray:
+    """Shift ``rgb`` by the same amount in every channel so its grey level (0.299 R + 0.587 G + 0.114 B) is ``luma``.
+
+    The weights sum to 1, so adding ``d`` to every channel adds exactly ``d`` to the grey level.
+    """
+    c = np.asarray(rgb, dtype=np.float64)
+    return c + (luma - float(c @ np.array([0.299, 0.587, 0.114])))
+
+
+#: Object colours of the two-stream clips, all of grey level 0.4: grey on motion clips, red (class 0) or blue
+#: (class 1) on appearance clips.
+STREAM_COLOURS: dict[str, np.ndarray] = {"grey": _equal_luma((0.4, 0.4, 0.4)), "red": _equal_luma((0.85, 0.2, 0.2)),
+                                         "blue": _equal_luma((0.15, 0.25, 0.85))}
+
+
+@dataclass
+class StreamClip:
+    """One two-stream clip (:func:`make_stream_clip`) and its ground truth."""
+
+    frames: np.ndarray  # uint8 (T, H, W, 3) RGB
+    label: int  # index into STREAM_CLASS_NAMES
+    class_name: str
+    kind: str  # "motion": the class is the direction; "appearance": the class is the colour
+    direction: str  # "right", "left", "up" or "down"
+    colour: str  # "grey", "red" or "blue"
+    object_masks: np.ndarray  # bool (T, H, W): the object's pixels
+    seed: int
+
+    @property
+    def num_frames(self) -> int:
+        return int(self.frames.shape[0])
+
+
+def make_stream_clip(seed: int, kind: str | None = None, label: int | None = None, num_frames: int = 16,
+                     size: int = 64) -> StreamClip:
+    """Render a clip whose class is defined only by motion, or only by appearance.
+
+    One striped rectangle moves over a textured, noisy background (the textures of :func:`make_clip`) at a
+    constant speed for the whole clip. The classes are :data:`~vidxai.models.two_stream.STREAM_CLASS_NAMES`:
+
+    - ``kind="motion"``: the object is grey on every clip; class 0 moves right, class 1 moves left. Appearance
+      carries no class information.
+    - ``kind="appearance"``: the object is red (class 0) or blue (class 1) and moves up or down (drawn from the
+      seed, independent of the class). Motion carries no class information.
+
+    Every object colour has the same grey level (:data:`STREAM_COLOURS`; optical flow is computed on grey
+    frames), so the flow of an appearance clip does not depend on its class either.
+
+    Args:
+        seed: the clip's seed; the same arguments always give the same clip.
+        kind: ``"motion"`` or ``"appearance"`` (drawn from the seed when None).
+        label: 0 or 1 (drawn from the seed when None).
+        num_frames: T (>= 4).
+        size: H = W (>= 24); geometry and speed scale with it (speeds as :func:`make_clip`'s).
+
+    Returns:
+        A :class:`StreamClip`.
+
+    Example:
+        >>> clip = make_stream_clip(0, kind="motion", label=1)
+        >>> clip.frames.shape, clip.direction, clip.colour, clip.class_name
+        ((16, 64, 64, 3), 'left', 'grey', 'left or blue')
+    """
+    from ..models.two_stream import STREAM_CLASS_NAMES
+
+    _check_args(num_frames, size)
+    rng = np.random.default_rng(int(seed))
+    drawn_kind, drawn_label, vertical = STREAM_KINDS[int(rng.integers(2))], int(rng.integers(2)), int(rng.integers(2))
+    kind = drawn_kind if kind is None else kind
+    label = drawn_label if label is None else int(label)
+    if kind not in STREAM_KINDS:
+        from ..errors import UnknownNameError
+
+        raise UnknownNameError(str(kind), STREAM_KINDS, hint="two-stream clip kind")
+    if label not in (0, 1):
+        raise InputError(f"label must be 0 or 1 for the two-stream clips, got {label}")
+    scale, t_count = size / _REF_SIZE, int(num_frames)
+    half_a = rng.uniform(*_HALF_LONG) * scale
+    half_b = half_a * rng.uniform(*_ASPECT)
+    period, phase, theta = rng.uniform(0.45, 0.7) * half_a, rng.uniform(0, 2 * math.pi), rng.uniform(0, math.pi)
+    radius = math.hypot(half_a, half_b)
+    speed = min(rng.uniform(*_SPEED) * scale, max(size - 2 * (radius + 2.0), 1.0) / max(t_count - 1, 1))
+    brightness = rng.uniform(0.8, 1.0)  # same distribution for every colour: brightness says nothing either
+    if kind == "motion":
+        direction, colour = ("right", "left")[label], "grey"
+    else:
+        direction, colour = ("down", "up")[vertical], ("red", "blue")[label]
+    step = {"right": (1, 0), "left": (-1, 0), "down": (0, 1), "up": (0, -1)}[direction]
+    progress = np.arange(t_count, dtype=np.float64)
+    dx, dy = step[0] * speed * progress, step[1] * speed * progress
+    margin = radius + 1.0
+    lo = [math.ceil(margin - min(d.min(), 0)) for d in (dx, dy)]
+    hi = [max(math.floor(size - margin - max(d.max(), 0)), low) for d, low in zip((dx, dy), lo)]
+    start = np.array([rng.integers(lo[0], hi[0] + 1), rng.integers(lo[1], hi[1] + 1)], dtype=np.float64)
+
+    bg = _background(rng, int(rng.integers(len(BACKGROUND_NAMES))), size)
+    frames = rng.integers(-_NOISE, _NOISE + 1, size=(t_count, size, size, 3), dtype=np.int8).astype(np.float32)
+    frames += (bg * 255.0).astype(np.float32)[None]
+    grid_y, grid_x = np.mgrid[0:size, 0:size].astype(np.float32) + np.float32(0.5)  # pixel centres
+    rx = grid_x[None] - (start[0] + dx).astype(np.float32)[:, None, None]
+    ry = grid_y[None] - (start[1] + dy).astype(np.float32)[:, None, None]
+    u = np.float32(math.cos(theta)) * rx + np.float32(math.sin(theta)) * ry  # the object's own axes
+    v = -np.float32(math.sin(theta)) * rx + np.float32(math.cos(theta)) * ry
+    mask = (np.abs(u) < half_a) & (np.abs(v) < half_b)
+    stripes = np.sin(2 * math.pi * u / period + phase) > 0
+    bright = STREAM_COLOURS[colour] * brightness
+    palette = (np.stack([bright * 0.3, bright]) * 255.0).astype(np.float32)  # dark and bright stripes
+    frames[mask] = palette[stripes[mask].astype(np.intp)]
+    return StreamClip(frames=np.rint(np.clip(frames, 0, 255)).astype(np.uint8), label=label,
+                      class_name=STREAM_CLASS_NAMES[label], kind=kind, direction=direction, colour=colour,
+                      object_masks=mask, seed=int(seed))
+
+
+class SyntheticStreams(torch.utils.data.Dataset):
+    """``n`` two-stream clips (:func:`make_stream_clip`) as a torch Dataset, deterministic and balanced.
+
+    Item ``i`` has label ``i % 2`` and, with ``kind="both"``, kind ``("motion", "appearance")[(i // 2) % 2]``;
+    its seed is ``item_seed(seed, i)``. Each item is a dict: ``video`` (3, T, H, W) float normalised with
+    ``spec`` (default: ``two-stream-tiny``'s, [0, 1]), ``label``, ``kind``, ``masks`` (T, H, W) bool object
+    masks, ``clip_id``.
+
+    Example:
+        >>> ds = SyntheticStreams(4, kind="both")
+        >>> [(ds[i]["kind"], ds[i]["label"]) for i in range(4)]
+        [('motion', 0), ('motion', 1), ('appearance', 0), ('appearance', 1)]
+    """
+
+    def __init__(self, n: int, seed: int = 0, kind: str = "both", spec=None, num_frames: int = 16,
+                 size: int = 64) -> None:
+        from ..core.checks import check_choice
+
+        check_choice(kind, (*STREAM_KINDS, "both"), hint="two-stream clip kind")
+        if int(n) < 0:
+            raise InputError(f"n must be >= 0, got {n}")
+        _check_args(num_frames, size)
+        if spec is None:
+            from ..models.two_stream import TINY_SPEC as spec
+        self.n, self.seed, self.kind, self.spec = int(n), int(seed), kind, spec
+        self.num_frames, self.size = int(num_frames), int(size)
+
+    def __len__(self) -> int:
+        return self.n
+
+    def clip(self, i: int) -> StreamClip:
+        """The raw :class:`StreamClip` of item ``i``."""
+        if not -self.n <= i < self.n:
+            raise IndexError(f"index {i} out of range for {self.n} two-stream clips")
+        i = i % self.n
+        kind = STREAM_KINDS[(i // 2) % 2] if self.kind == "both" else self.kind
+        return make_stream_clip(item_seed(self.seed, i), kind=kind, label=i % 2, num_frames=self.num_frames,
+                                size=self.size)
+
+    def __getitem__(self, i: int) -> dict:
+        c = self.clip(i)
+        return {"video": normalize_frames(c.frames, self.spec), "label": c.label, "kind": c.kind,
+                "masks": torch.from_numpy(c.object_masks), "clip_id": f"streams-{self.seed}-{i % self.n}"}
+
+
 __all__ = ["CLASS_NAMES", "BACKGROUND_NAMES", "SyntheticClip", "make_clip", "SyntheticActions", "item_seed",
-           "masks_to_boxes_np", "normalize_frames", "default_spec"]
+           "masks_to_boxes_np", "normalize_frames", "default_spec", "StreamClip", "make_stream_clip",
+           "SyntheticStreams", "STREAM_KINDS", "STREAM_COLOURS"]
