@@ -6,6 +6,7 @@ import argparse
 EXAMPLES = """examples:
   vidxai run configs/ci_synthetic.yaml                 # resumes when the output folder already holds work
   vidxai run configs/ci_synthetic.yaml --phase explain # cache explanations only
+  vidxai run --verify configs/ci_synthetic.yaml        # check the run folder's cache, computing nothing
   vidxai run configs/ucf101_24.yaml --set batch_size=8 --set device=cuda
   torchrun --nproc_per_node=4 -m vidxai run configs/kinetics400.yaml   # one process per GPU
 """
@@ -25,6 +26,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="stop at the first method that raises (default: record it, finish the other methods, "
                         "exit non-zero naming it; a rerun retries it)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--verify", action="store_true",
+                   help="check the output folder without computing: list missing and damaged shards per method and "
+                        "metric, exit 0 when the run is complete and intact, 1 otherwise")
     p.set_defaults(func=run)
 
 
@@ -45,6 +49,10 @@ def run(args: argparse.Namespace) -> int:
     if args.output:
         overrides["output"] = args.output
     cfg = load_config(args.config, overrides)
+    if args.verify:
+        from ..runner.run import verify
+
+        return verify(cfg)
     try:
         report = run_config(cfg, phases=tuple(args.phase), progress=not args.quiet, fresh=args.fresh,
                             keep_going=not args.fail_fast)

@@ -83,8 +83,8 @@ def _config(s: BenchmarkSettings, methods: Sequence[MethodSpec], model: dict, ta
 
 def _bam_scores(cfg: RunConfig, paths, method: MethodSpec) -> float:
     """G: mean over correctly classified clips of the mean normalised saliency inside the actor masks."""
-    gt, _ = collect(paths.gt())
-    maps, _ = collect(paths.maps(method))
+    gt, _, _ = collect(paths.gt(), kind="gt", root=paths.root)
+    maps, _, _ = collect(paths.maps(method), kind="maps", root=paths.root)
     if "masks" not in gt or "saliency" not in maps:
         return float("nan")
     correct = gt["logits"].argmax(1) == gt["labels"]

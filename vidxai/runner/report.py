@@ -9,6 +9,9 @@ from __future__ import annotations
 import csv
 import json
 import math
+import sys
+import zipfile
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -17,36 +20,101 @@ import torch
 
 from . import cache
 from .config import RunConfig
+from .verify import REQUIRED
 
-def collect(folder: Path, batches: set[int] | None = None) -> tuple[dict[str, np.ndarray], list[str]]:
-    """Concatenate the shards of ``folder`` in batch order (only ``batches`` when given): ``(arrays, clip ids)``."""
+def damaged(path: Path, reason: str, root: Path | None = None) -> None:
+    """Say in one line that the report leaves out the damaged shard ``path`` (a rerun of the run recomputes it)."""
+    rel = path.relative_to(root) if root is not None and path.is_relative_to(root) else path
+    print(f"vidxai: damaged shard {rel} ({reason}): left out of the report; run again to recompute it",
+          file=sys.stderr, flush=True)
+
+
+def read_checked(path: Path, batch: int, kind: str, gt_ids: list[str] | None = None, root: Path | None = None
+                 ) -> tuple[dict[str, np.ndarray], dict[str, Any]] | None:
+    """A shard for the report, verified as the runner verifies it; None (and one line) when it is damaged."""
+    try:
+        arrays, meta = cache.load_checked(path)
+        cache.check_shard(path, arrays, meta, batch, REQUIRED[kind], gt_ids)
+    except cache.DamagedShardError as e:
+        damaged(path, e.reason, root)
+        return None
+    except OSError as e:
+        damaged(path, f"unreadable: {e.strerror or e}", root)
+        return None
+    return arrays, meta
+
+
+def collect(folder: Path, batches: set[int] | None = None, kind: str = "metrics",
+            gt_ids: dict[int, list[str]] | None = None, root: Path | None = None
+            ) -> tuple[dict[str, np.ndarray], list[str], set[int]]:
+    """Concatenate the intact shards of ``folder`` in batch order (only ``batches`` when given).
+
+    Damaged shards are left out with one line each (see :func:`read_checked`); ``gt_ids`` (batch -> clip ids)
+    makes a shard that does not hold its batch's clips damaged too. Returns ``(arrays, clip ids, batches read)``.
+    """
     arrays: dict[str, list[np.ndarray]] = {}
     ids: list[str] = []
+    read: set[int] = set()
     done = cache.done_batches(folder)
     for k in sorted(done if batches is None else done & batches):
-        a, meta = cache.read_shard(folder / cache.shard_name(k))
+        got = read_checked(folder / cache.shard_name(k), k, kind, (gt_ids or {}).get(k), root)
+        if got is None:
+            continue
+        a, meta = got
+        read.add(k)
         ids += meta["clip_ids"]
         for key, val in a.items():
             arrays.setdefault(key, []).append(val)
-    return {k: np.concatenate(v) for k, v in arrays.items()}, ids
+    return {k: np.concatenate(v) for k, v in arrays.items()}, ids, read
 
 
-def collect_method(config: RunConfig, paths, method) -> tuple[dict[str, np.ndarray], list[str]]:
+def _maps_meta(path: Path, root: Path) -> dict[str, Any] | None:
+    """The metadata of a maps shard (the report needs only its timing), None and one line when unreadable."""
+    try:
+        meta = cache.read_meta(path)
+        if not isinstance(meta, dict) or not isinstance(meta.get("clip_ids"), list) \
+                or not isinstance(meta.get("seconds_per_clip"), (int, float)):
+            raise ValueError("incomplete __meta__")
+        return meta
+    except (zipfile.BadZipFile, zlib.error, EOFError) as e:
+        damaged(path, "truncated zip" if "zip file" in str(e) else "corrupt data", root)
+    except (KeyError, ValueError, UnicodeDecodeError, OSError) as e:
+        damaged(path, f"unreadable metadata: {' '.join(str(e).split())[:80]}", root)
+    return None
+
+
+def collect_method(config: RunConfig, paths, method, gt_ids: dict[int, list[str]] | None = None
+                   ) -> tuple[dict[str, np.ndarray], list[str]]:
     """The per-clip results of ``method`` under this config's settings: every configured metric plus the time
-    per clip, over the batches where all of them are done. Returns ``(arrays, clip ids)``."""
+    per clip, over the batches where all of them are done and intact (and, given ``gt_ids``, whose ground
+    truth is intact). Returns ``(arrays, clip ids)``."""
     folders = [paths.metrics(method, metric, opts) for metric, opts in config.evaluate.items()]
     batches = cache.done_batches(paths.maps(method))
+    if gt_ids is not None:
+        batches &= set(gt_ids)
     for f in folders:
         batches &= cache.done_batches(f)
-    arrays: dict[str, np.ndarray] = {}
+    metas = {}
+    for k in sorted(batches):  # the time is in the maps' metadata: no need to load the maps themselves
+        meta = _maps_meta(paths.maps(method) / cache.shard_name(k), paths.root)
+        if meta is not None and (gt_ids is None or meta["clip_ids"] == gt_ids[k]):
+            metas[k] = meta
+    batches = set(metas)
+    parts = []
     for f in folders:
-        arrays.update(collect(f, batches)[0])
+        part, _, read = collect(f, batches, "metrics", gt_ids, paths.root)
+        parts.append(part)
+        batches &= read
+    arrays: dict[str, np.ndarray] = {}
+    if batches != set(metas):  # a metric shard was damaged: read the others again over the common batches
+        parts = [collect(f, batches, "metrics", gt_ids, None)[0] for f in folders]
+    for part in parts:
+        arrays.update(part)
     ids: list[str] = []
     seconds: list[np.ndarray] = []
-    for k in sorted(batches):  # the time is in the maps' metadata: no need to load the maps themselves
-        meta = cache.read_meta(paths.maps(method) / cache.shard_name(k))
-        ids += meta["clip_ids"]
-        seconds.append(np.full(len(meta["clip_ids"]), meta["seconds_per_clip"], np.float64))
+    for k in sorted(batches):
+        ids += metas[k]["clip_ids"]
+        seconds.append(np.full(len(metas[k]["clip_ids"]), metas[k]["seconds_per_clip"], np.float64))
     if seconds:
         arrays["seconds_per_clip"] = np.concatenate(seconds)
     return arrays, ids
@@ -56,17 +124,20 @@ def summarise(config: RunConfig, paths) -> dict[str, Any]:
     """The report as a JSON-able dict."""
     from .run import read_failures
 
-    gt, ids = collect(paths.gt())
-    n = len(ids)
-    frac = float(config.evaluate.get("localization", {}).get("calibration_fraction", 0.25))
+    gt_ids: dict[int, list[str]] = {}
     errors = []
     for k in sorted(cache.done_batches(paths.gt())):
-        errors += cache.read_meta(paths.gt() / cache.shard_name(k))["errors"]
+        got = read_checked(paths.gt() / cache.shard_name(k), k, "gt", root=paths.root)
+        if got is not None:
+            gt_ids[k] = got[1]["clip_ids"]
+            errors += got[1].get("errors", [])
+    n = sum(len(v) for v in gt_ids.values())
+    frac = float(config.evaluate.get("localization", {}).get("calibration_fraction", 0.25))
     keys = {paths.explain_key(m) for m in config.methods}
     failed = [r for r in read_failures(config.output) if r.get("key") in keys]
     methods: dict[str, Any] = {}
     for m in config.methods:
-        arrays, mids = collect_method(config, paths, m)
+        arrays, mids = collect_method(config, paths, m, gt_ids)
         entry: dict[str, Any] = {"name": m.name, "key": paths.explain_key(m), "params": m.params, "clips": len(mids)}
         if len(mids) != n:
             entry["incomplete"] = f"{len(mids)} of {n} clips evaluated"

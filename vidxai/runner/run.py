@@ -27,6 +27,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -181,6 +182,8 @@ class Runner:
         self.paths = RunPaths.of(config)
         self.stats = RankStats(self.dist.rank)
         self.failed: set[str] = set()  # explain keys of the methods that raised in this run
+        self._checked: set[Path] = set()  # cached shards verified intact in this run (read once, not per use)
+        self._num_clips = 0
 
     # -- lazily built pieces -----------------------------------------------------------------------
     @property
@@ -210,16 +213,47 @@ class Runner:
 
     def _pending(self, k: int) -> tuple[bool, list[MethodSpec], list[tuple[MethodSpec, str, dict[str, Any]]]]:
         """What batch ``k`` still needs: its gt shard, the methods to explain, the (method, metric, options) to
-        evaluate. Methods that failed earlier in this run are left out (a rerun retries them)."""
+        evaluate. Methods that failed earlier in this run are left out (a rerun retries them). A cached shard
+        counts as done only when it passes :meth:`_usable` (a damaged one is removed, to be recomputed)."""
         name = cache.shard_name(k)
-        need_gt = not (self.paths.gt() / name).exists()
+        need_gt = not self._usable(self.paths.gt() / name, k, "gt")
         live = [m for m in self.cfg.methods if self.paths.explain_key(m) not in self.failed]
-        explain = [m for m in live if "explain" in self.phases and not (self.paths.maps(m) / name).exists()]
+        explain = [m for m in live if "explain" in self.phases and not self._usable(self.paths.maps(m) / name, k, "maps")]
         evaluate = []
         if "evaluate" in self.phases:
             evaluate = [(m, metric, opts) for m in live for metric, opts in self.cfg.evaluate.items()
-                        if not (self.paths.metrics(m, metric, opts) / name).exists()]
+                        if not self._usable(self.paths.metrics(m, metric, opts) / name, k, "metrics")]
         return need_gt, explain, evaluate
+
+    def _usable(self, path: Path, k: int, kind: str) -> bool:
+        """Whether the cached shard ``path`` of batch ``k`` exists and is intact (checked once per run).
+
+        A damaged shard (see :func:`.verify.check_batch_shard`) is reported in one line and deleted, so the
+        batch is recomputed: the shards are deterministic (seeded per batch), so the new one equals the lost one.
+        """
+        if path in self._checked:
+            return True
+        if not path.exists():
+            return False
+        from .verify import check_batch_shard
+
+        gt_ids = None
+        if kind != "gt" and self.paths.gt() / path.name in self._checked:  # maps and metrics must hold its clips
+            gt_ids = cache.read_meta(self.paths.gt() / path.name)["clip_ids"]
+        reason = check_batch_shard(path, k, kind, self._batch_clips(k), gt_ids)
+        if reason:
+            rel = path.relative_to(self.paths.root) if path.is_relative_to(self.paths.root) else path
+            redo = "recomputing" if kind != "maps" or "explain" in self.phases else \
+                "removed; run the explain phase to recompute it"
+            print(f"vidxai: damaged shard {rel} ({reason}): {redo}", file=sys.stderr, flush=True)
+            self._log_event("damaged", k, str(rel))
+            path.unlink(missing_ok=True)
+            return False
+        self._checked.add(path)
+        return True
+
+    def _batch_clips(self, k: int) -> int:
+        return len(batch_indices(k, self._num_clips, self.cfg.batch_size))
 
     def _failed(self, k: int, m: MethodSpec, phase: str, error: Exception) -> None:
         """Record that ``m`` raised on batch ``k``; re-raise unless keep_going."""
@@ -245,6 +279,7 @@ class Runner:
         n = len(self.dataset)
         if n == 0:
             raise ConfigError(f"dataset {self.cfg.dataset.get('type')} holds no clips")
+        self._num_clips = n
         self._check_layout(n)
         mine = assigned_batches(n, self.cfg.batch_size, self.dist.rank, self.dist.world_size)
         todo = []
@@ -346,6 +381,7 @@ class Runner:
         meta = {"batch": k, "clip_ids": [it["clip_id"] for it in good], "errors": errors,
                 "frame_indices": [list(map(int, it.get("frame_indices", []))) for it in good]}
         cache.write_shard(self.paths.gt() / cache.shard_name(k), arrays, meta)
+        self._checked.add(self.paths.gt() / cache.shard_name(k))
         self._log_event("gt", k)
 
     def _seed(self, k: int) -> None:
@@ -375,6 +411,7 @@ class Runner:
                 "clip_ids": gt_meta["clip_ids"], "seconds": seconds, "seconds_per_clip": per_clip,
                 "batch_size": 0 if x is None else x.shape[0], "device": str(self.device)}
         cache.write_shard(self.paths.maps(m) / cache.shard_name(k), arrays, meta)
+        self._checked.add(self.paths.maps(m) / cache.shard_name(k))
         self._log_event("explain", k, key)
 
     def _evaluate(self, k: int, m: MethodSpec, metric: str, options: dict[str, Any], x: torch.Tensor | None,
@@ -382,8 +419,8 @@ class Runner:
         from .evaluate import evaluate_batch
 
         shard = self.paths.maps(m) / cache.shard_name(k)
-        if not shard.exists():
-            return  # explain phase not run for this batch yet
+        if not self._usable(shard, k, "maps"):
+            return  # explain phase not run for this batch yet (or its maps were damaged)
         maps, _ = cache.read_shard(shard)
         arrays: dict[str, np.ndarray] = {}
         if x is not None:
@@ -509,6 +546,22 @@ def _start(config: RunConfig, dist: DistInfo, phases: tuple[str, ...], fresh: bo
         raise OutputInUseError(f"rank 0 could not start the run: {problem}")
     barrier(dist)
     return lock
+
+
+def verify(config: RunConfig, out=None) -> int:
+    """``vidxai run --verify``: check ``config``'s run folder without computing (:func:`.verify.verify_run`).
+
+    Prints one line per problem (missing shards per method and metric, each damaged shard with its reason)
+    and a summary line to ``out`` (stdout). Returns the exit status: 0 when complete and intact, 1 otherwise.
+    """
+    from .verify import verify_run
+
+    out = out or sys.stdout
+    result, batches = verify_run(config, RunPaths.of(config))
+    for line in result.problems:
+        print(line, file=out)
+    print(result.summary(batches, config), file=out)
+    return 0 if result.ok else 1
 
 
 def clear_output(folder: str | os.PathLike) -> None:
