@@ -291,16 +291,25 @@ def smooth_mask(params: torch.Tensor, size: tuple[int, int, int], sigma_cells: f
             m = smooth_mask(params, coarse, sigma_cells, temperature, None)
             return nn.functional.interpolate(m, size=tuple(size), mode="trilinear", align_corners=False)
     dev, dtype = params.device, params.dtype
-    idx, wts = [], []
+    pick, wts = [], []
     for axis, (s, g) in enumerate(zip(size, grid)):
         c = (torch.arange(s, device=dev, dtype=dtype) + 0.5) * g / s - 0.5  # voxel centres in cell units
         near = c.round()[:, None] + torch.tensor([-1.0, 0.0, 1.0], device=dev, dtype=dtype)  # (S, 3) neighbours
+        # one-hot (S*3, g): row (voxel, neighbour) selects the neighbour's cell
+        pick.append(nn.functional.one_hot(near.clamp(0, g - 1).long().flatten(), g).to(dtype))
         shape = [1] * 6
         shape[axis], shape[3 + axis] = s, 3
-        idx.append(near.clamp(0, g - 1).long().view(shape))
         wts.append(torch.exp(-((c[:, None] - near) ** 2) / (2 * sigma_cells ** 2)).view(shape))
-    # (A, T, H, W, 3, 3, 3): the parameters of the 27 neighbouring cells of every voxel, Gaussian-weighted
-    v = params[:, 0][:, idx[0], idx[1], idx[2]] * (wts[0] * wts[1] * wts[2])
+    # (A, T, H, W, 3, 3, 3): the parameters of the 27 neighbouring cells of every voxel, Gaussian-weighted.
+    # Selected by one-hot products, not by advanced indexing: indexing's backward accumulates into the cells
+    # with index_put_(accumulate=True), whose CPU kernel adds with atomics in a thread-dependent order (maps
+    # differed between runs with 2 threads). The products add exact zeros to one exact term, so the forward
+    # values are those of indexing bit for bit, and the backward is a matrix product (a fixed order).
+    t, h, w = size
+    v = torch.einsum("atuv,kv->atuk", params[:, 0], pick[2])  # (A, gt, gh, W*3)
+    v = torch.einsum("atuk,ju->atjk", v, pick[1])  # (A, gt, H*3, W*3)
+    v = torch.einsum("atjk,it->aijk", v, pick[0])  # (A, T*3, H*3, W*3)
+    v = v.view(-1, t, 3, h, 3, w, 3).permute(0, 1, 3, 5, 2, 4, 6) * (wts[0] * wts[1] * wts[2])
     v = v.flatten(4)
     soft = torch.softmax(v / temperature, dim=-1)
     return (soft * v).sum(-1).unsqueeze(1).clamp(0, 1)

@@ -16,7 +16,27 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..errors import InputError, ShapeError, TargetError, UnknownClassError
+from ..errors import InputError, ModelOutputError, ShapeError, TargetError, UnknownClassError
+
+
+class NonFiniteOutputError(ModelOutputError):
+    """A model returned NaN or inf logits (for a finite input): its weights or its numerics are broken."""
+
+
+def check_logits(model: nn.Module, args: tuple, logits) -> None:
+    """Forward hook of :class:`VideoModel`: raise :class:`NonFiniteOutputError` when the logits are not finite.
+
+    One ``isfinite().all()`` per forward; the counts for the message are computed only on failure.
+    """
+    if not isinstance(logits, torch.Tensor) or torch.jit.is_tracing() or bool(torch.isfinite(logits).all()):
+        return
+    bad = ~torch.isfinite(logits)
+    kinds = [k for k, n in (("NaN", int(logits.isnan().sum())), ("inf", int(logits.isinf().sum()))) if n]
+    clips = int(bad.flatten(1).any(1).sum()) if logits.ndim > 1 else int(bad.any())
+    raise NonFiniteOutputError(
+        f"{getattr(model, 'name', type(model).__name__)} returned {' and '.join(kinds)} logits for {clips} of "
+        f"{logits.shape[0] if logits.ndim > 1 else 1} clip(s) from a finite input; its weights hold NaN/inf or its "
+        "numerics overflow (e.g. float16): check the checkpoint, or run it in float32")
 
 
 @dataclass(frozen=True)
@@ -79,6 +99,8 @@ class VideoModel(nn.Module):
         super().__init__()
         self.net = net
         self.spec = spec
+        # every forward of every subclass: NaN/inf logits become an error, never all-NaN maps or curves
+        self.register_forward_hook(check_logits)
         if class_names is None:
             if num_classes is None:
                 raise ValueError("give class_names or num_classes")
