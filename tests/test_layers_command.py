@@ -84,3 +84,12 @@ def test_cli_table_and_json(capsys):
     assert [(r["name"], r["shape"], r["frames_in_batch"]) for r in default] == [("backbone.layer4", [2, 512, 7, 7], True)]
     assert main(["layers", "no-such-model"]) == 2
     assert "unknown model 'no-such-model'" in capsys.readouterr().err
+
+
+def test_two_stream_layers_are_labelled_by_stream(capsys):
+    """Two-stream models name their pathways: the table says rgb / flow, not SlowFast's slow / fast."""
+    assert main(["layers", "two-stream-tiny"]) == 0
+    rows = capsys.readouterr().out.splitlines()
+    assert any("streams.rgb." in r and "rgb (0)" in r for r in rows)
+    assert any("streams.flow." in r and "flow (1)" in r for r in rows)
+    assert not any("slow (" in r or "fast (" in r for r in rows)

@@ -48,8 +48,8 @@ def run(args: argparse.Namespace) -> int:
     for layer in layers:
         row = ["*" if layer.default else "", layer.name, layer.kind, "x".join(map(str, layer.shape))]
         if multi:
-            row.append("-" if layer.pathway is None else ("slow" if layer.pathway == 0 else "fast")
-                       + f" ({layer.pathway})")
+            name = layer.pathway_name or ("slow" if layer.pathway == 0 else "fast")
+            row.append("-" if layer.pathway is None else f"{name} ({layer.pathway})")
         row.append("frames in batch" if layer.frames_in_batch else "")
         rows.append(row)
     header = ["", "layer", "type", "output shape"] + (["pathway"] if multi else []) + ["note"]
