@@ -9,6 +9,17 @@ import torch
 import torch.distributed as dist
 
 from ..core.runtime import resolve_device as core_resolve_device
+from .watchdog import launched_by_torchrun, watch_parent
+
+_watching = False
+
+
+def start_watchdog(interval: float = 1.0) -> None:
+    """Watch the launcher once per process (a second :func:`init_distributed` does not start a second thread)."""
+    global _watching
+    if not _watching:
+        watch_parent(interval)
+        _watching = True
 
 
 @dataclass
@@ -24,7 +35,13 @@ class DistInfo:
 
 
 def init_distributed(device: str = "auto") -> DistInfo:
-    """Join the process group when started by ``torchrun`` (WORLD_SIZE > 1); a no-op otherwise."""
+    """Join the process group when started by ``torchrun`` (WORLD_SIZE > 1); a no-op otherwise.
+
+    Under ``torchrun`` (any world size) the worker also watches its launcher and exits when it dies
+    (:mod:`.watchdog`), so a killed launcher does not leave workers writing into the output folder.
+    """
+    if launched_by_torchrun():
+        start_watchdog()
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world <= 1:
         return DistInfo()

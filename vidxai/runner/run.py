@@ -42,6 +42,7 @@ from . import cache
 from .config import MethodSpec, RunConfig, explain_key, metric_key
 from .distributed import DistInfo, barrier, broadcast_text, init_distributed, resolve_device, shutdown
 from .lock import OutputInUseError, OutputLock, lock_path
+from .watchdog import ON_EXIT
 
 PHASES = ("explain", "evaluate", "report")
 
@@ -495,6 +496,8 @@ def run(config: RunConfig, phases: tuple[str, ...] = PHASES, progress: bool = Tr
     lock = None
     try:
         lock = _start(config, dist, phases, fresh)
+        if lock is not None:  # a worker whose launcher died releases the folder before it exits (.watchdog)
+            ON_EXIT.append(lock.release)
         if dist.initialised:
             torch.set_num_threads(max(1, (os.cpu_count() or 1) // dist.world_size))
         runner = Runner(config, phases=phases, progress=progress, dist=dist, keep_going=keep_going)
@@ -514,6 +517,8 @@ def run(config: RunConfig, phases: tuple[str, ...] = PHASES, progress: bool = Tr
         return report
     finally:
         if lock is not None:
+            if lock.release in ON_EXIT:
+                ON_EXIT.remove(lock.release)
             lock.release()
         shutdown(dist)
 
