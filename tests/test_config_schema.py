@@ -124,3 +124,14 @@ def test_cli_list_config_has_no_traceback(tmp_path):
     assert p.stderr.strip().splitlines() == [f"vidxai: error: {path}: the config must be a mapping of keys (name:, "
                                              "model:, dataset:, methods:, ...), got [{'model': 'synthetic-tiny'}, "
                                              "{'methods': ['gradcam']}] (a list)"]
+
+
+@pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="needs a machine without CUDA")
+def test_a_cuda_device_on_a_machine_without_it(tmp_path):
+    from vidxai.runner.run import run
+
+    cfg = parse_config({**BASE, "device": "cuda:1", "output": str(tmp_path / "out")}, source="cfg.yaml")
+    with pytest.raises(ConfigError, match=r"^cfg.yaml: device: cuda:1: CUDA is not available on this machine; use "
+                                          r"device: auto or cpu"):
+        run(cfg, progress=False)
+    assert not (tmp_path / "out").exists()

@@ -492,6 +492,7 @@ def run(config: RunConfig, phases: tuple[str, ...] = PHASES, progress: bool = Tr
         OutputInUseError: another live run holds the output folder.
         MethodFailedError: a method raised (the others' results are cached and reported).
     """
+    check_config_device(config)
     dist = init_distributed(config.device)
     lock = None
     try:
@@ -521,6 +522,24 @@ def run(config: RunConfig, phases: tuple[str, ...] = PHASES, progress: bool = Tr
                 ON_EXIT.remove(lock.release)
             lock.release()
         shutdown(dist)
+
+
+def check_config_device(config: RunConfig) -> None:
+    """A config's ``device`` names CUDA on a machine without it: one line naming the key, before any work.
+
+    Not part of :func:`~vidxai.runner.config.parse_config`: a GPU config is still readable on a CPU machine
+    (``vidxai run --verify``).
+    """
+    from ..core.runtime import check_device
+    from ..errors import InputError
+
+    if config.device == "auto":
+        return
+    try:
+        check_device(config.device)
+    except InputError:
+        raise ConfigError(f"{config.source or 'config'}: device: {config.device}: CUDA is not available on this "
+                          "machine; use device: auto or cpu (e.g. --set device=cpu)") from None
 
 
 def _start(config: RunConfig, dist: DistInfo, phases: tuple[str, ...], fresh: bool) -> OutputLock | None:
