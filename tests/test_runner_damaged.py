@@ -176,3 +176,25 @@ def test_load_checked_names_the_problem(tmp_path):
     path.write_bytes(b"")
     with pytest.raises(cache.DamagedShardError, match="truncated zip"):
         cache.load_checked(path)
+
+
+def test_cli_resume_over_a_damaged_shard_is_one_line_not_a_traceback(reference, tmp_path):
+    import subprocess
+    import sys
+
+    import yaml
+
+    cfg, paths = copy_run(reference, tmp_path)
+    gt, maps, metric = shards(cfg, paths)
+    truncate(gt)
+    cfg_file = tmp_path / "tiny.yaml"
+    cfg_file.write_text(yaml.safe_dump({**TINY, "output": str(cfg.output)}))
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    p = subprocess.run([sys.executable, "-m", "vidxai", "run", str(cfg_file), "--quiet"], capture_output=True,
+                       text=True, env=env, timeout=300)
+    assert p.returncode == 0, p.stderr
+    assert "Traceback" not in p.stderr
+    assert damage_lines(p.stderr) == [f"vidxai: damaged shard {gt.relative_to(paths.root)} (truncated zip): recomputing"]
+    v = subprocess.run([sys.executable, "-m", "vidxai", "run", "--verify", str(cfg_file)], capture_output=True,
+                       text=True, env=env, timeout=300)
+    assert v.returncode == 0 and "complete and intact" in v.stdout, v.stdout + v.stderr
