@@ -418,3 +418,20 @@ def test_smoothgrad_with_seed_matches_captum_noise_tunnel(net_and_model, tiny_cl
         x.clone(), target=2, nt_samples=5, nt_samples_batch_size=3, stdevs=sigma, **kwargs)
     assert_close(res.raw, ref)
     assert not torch.allclose(res.raw, attribute(model, "gradient" if base == "gradient" else base, x, 2).raw)
+
+
+@pytest.mark.parametrize("cls_name", ["FastGELUActivation", "QuickGELUActivation", "GELUTanh", "MemoryEfficientSwish"])
+def test_guided_backprop_refuses_library_named_activations(cls_name):
+    """Activations named with a library's prefix/suffix (transformers' FastGELUActivation in ViViT) were let
+    through strict=True: the exact-name check missed them and plain gradients came back silently."""
+    act = type(cls_name, (nn.Module,), {"forward": lambda self, x: x * torch.sigmoid(1.702 * x)})
+    net = nn.Sequential(nn.Conv3d(3, 4, 3, padding=1), act(), nn.AdaptiveAvgPool3d(1), nn.Flatten(), nn.Linear(4, 2))
+    model = vidxai.wrap(net.eval(), spec=vidxai.InputSpec(num_frames=2, crop=(8, 8)), num_classes=2)
+    with pytest.raises(errors.UnsupportedModelError, match=cls_name):
+        attribute(model, "guided-backprop", torch.randn(1, 3, 2, 8, 8), 1)
+
+
+def test_guided_backprop_still_accepts_relu_variants():
+    from vidxai.attribution.guided import _unguidable_name
+
+    assert not any(_unguidable_name(n) for n in ("ReLU", "PReLU", "ReLU6", "Conv3d", "Sigmoid"))

@@ -72,6 +72,17 @@ UNGUIDABLE_MODULES: tuple[type[nn.Module], ...] = (
 )
 _UNGUIDABLE_NAMES = ("swish", "gelu", "silu", "mish", "hardswish", "hswish", "leakyrelu", "elu", "selu", "celu")
 
+
+
+def _unguidable_name(cls_name: str) -> bool:
+    """A class name of an activation guided backprop is not defined for, also with the prefixes and suffixes
+    libraries add (transformers' ``FastGELUActivation``, ``QuickGELUActivation``, timm's ``GELUTanh``...)."""
+    base = cls_name.lower().removesuffix("activation")
+    # "elu" alone would match "relu": only the exact name counts for it
+    return base in _UNGUIDABLE_NAMES or any(base.endswith(n) or base.startswith(n) for n in _UNGUIDABLE_NAMES
+                                            if n != "elu")
+
+
 _UNGUIDABLE_FUNCS = {
     F.gelu, F.silu, F.hardswish, F.mish, F.elu, F.selu, F.celu, F.leaky_relu, F.rrelu, F.prelu, F.softplus,
     F.relu6, F.hardtanh, F.hardsigmoid, F.glu, F.elu_, F.leaky_relu_, F.rrelu_, F.hardtanh_, F.selu_, F.celu_,
@@ -136,7 +147,7 @@ def unguidable_activations(model: nn.Module) -> list[tuple[str, str]]:
     found = []
     for path, m in model.named_modules():
         cls = type(m).__name__
-        if isinstance(m, UNGUIDABLE_MODULES) or cls.lower() in _UNGUIDABLE_NAMES:
+        if isinstance(m, UNGUIDABLE_MODULES) or _unguidable_name(cls):
             found.append((path, cls))
     return found
 
