@@ -22,6 +22,7 @@ through those activations (the ReLUs are still guided). Gates such as ``sigmoid`
 from __future__ import annotations
 
 import contextlib
+import re
 import warnings
 from collections.abc import Iterator
 
@@ -77,10 +78,11 @@ _UNGUIDABLE_NAMES = ("swish", "gelu", "silu", "mish", "hardswish", "hswish", "le
 def _unguidable_name(cls_name: str) -> bool:
     """A class name of an activation guided backprop is not defined for, also with the prefixes and suffixes
     libraries add (transformers' ``FastGELUActivation``, ``QuickGELUActivation``, timm's ``GELUTanh``...)."""
-    base = cls_name.lower().removesuffix("activation")
-    # "elu" alone would match "relu": only the exact name counts for it
-    return base in _UNGUIDABLE_NAMES or any(base.endswith(n) or base.startswith(n) for n in _UNGUIDABLE_NAMES
-                                            if n != "elu")
+    return _UNGUIDABLE_PATTERN.fullmatch(cls_name.lower()) is not None
+
+
+_UNGUIDABLE_PATTERN = re.compile(r"(?:fast|quick|new|accurate|pytorch|memoryefficient)?"
+                                 rf"(?:{'|'.join(_UNGUIDABLE_NAMES)})(?:tanh|approx|activation)?")
 
 
 _UNGUIDABLE_FUNCS = {

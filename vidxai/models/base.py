@@ -24,7 +24,8 @@ class NonFiniteOutputError(ModelOutputError):
 
 
 def check_logits(model: nn.Module, args: tuple, logits) -> None:
-    """Forward hook of :class:`VideoModel`: raise :class:`NonFiniteOutputError` when the logits are not finite.
+    """Called after every :class:`VideoModel` forward: raise :class:`NonFiniteOutputError` when the logits are
+    not finite.
 
     One ``isfinite().all()`` per forward; the counts for the message are computed only on failure.
     """
@@ -99,8 +100,6 @@ class VideoModel(nn.Module):
         super().__init__()
         self.net = net
         self.spec = spec
-        # every forward of every subclass: NaN/inf logits become an error, never all-NaN maps or curves
-        self.register_forward_hook(check_logits)
         if class_names is None:
             if num_classes is None:
                 raise ValueError("give class_names or num_classes")
@@ -189,6 +188,13 @@ class VideoModel(nn.Module):
         t = x.shape[2]
         idx = torch.linspace(0, t - 1, max(t // self.spec.slowfast_alpha, 1), device=x.device).long()
         return [x.index_select(2, idx), x]
+
+    def __call__(self, *args, **kwargs):
+        # every forward of every subclass: NaN/inf logits become an error, never all-NaN maps or curves. Not a
+        # registered forward hook: methods count and restore the model's hooks, and this check is not theirs.
+        logits = super().__call__(*args, **kwargs)
+        check_logits(self, args, logits)
+        return logits
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.spec.pathways == 1:
