@@ -204,7 +204,7 @@ def test_clip_all_refuses_renders_that_do_not_fit(tiny_registered, small_video, 
     monkeypatch.setenv("VIDXAI_RENDER_MEMORY_GB", "0.0005")  # 20 x 64x48x3 x 3 copies = 0.55 MB
     rc, _, err = run_cli(capsys, "explain", small_video, "--model", tiny_registered, "--method", "gradient",
                          "--clip", "all", "--no-curves", "--out", tmp_path)
-    assert rc == 2 and err.count("\n") == 1 and "GB to render" in err and "--clip START:END" in err
+    assert rc == 2 and err.count("\n") == 1 and "GB to explain and render" in err and "--clip START:END" in err
 
 
 def test_stitch_averages_normalised_windows():

@@ -265,3 +265,23 @@ def test_api_explain_keeps_the_source_frames_for_drawing(tiny_model, videos, tmp
     drawn = read_frames(path, list(range(8)))
     assert drawn.shape[1:3] == (48, 64)
     assert "<img" in exp._repr_html_() or "<video" in exp._repr_html_()
+
+
+def test_memory_guard_covers_every_clip_mode_and_counts_overlays(tiny_model, videos, tmp_path, monkeypatch):
+    """The estimate grows with rendered frames, frame size, windows and overlays; a centre clip of a huge video
+    is guarded too (it was not: only --clip all was)."""
+    from types import SimpleNamespace
+
+    from vidxai.pipeline import estimate_memory_gb
+
+    spec = tiny_model.spec
+    hd = SimpleNamespace(num_frames=300, width=1280, height=720)
+    one = estimate_memory_gb(hd, spec, 16, "all", None, 1)
+    assert estimate_memory_gb(hd, spec, 16, "all", None, 3) > one > estimate_memory_gb(hd, spec, 16, "centre", None, 1)
+    assert estimate_memory_gb(SimpleNamespace(num_frames=600, width=1280, height=720), spec, 16, "all", None, 1) > one
+    # measured by tools/bench_memory.py: 4.3 GB for this case; the estimate must not fall short of it
+    assert 4.3 <= one <= 4.3 * 1.5
+    monkeypatch.setenv("VIDXAI_RENDER_MEMORY_GB", "0.0001")
+    with pytest.raises(InputError, match=r"needs about .* GB to explain and render \(limit 0.0001 GB"):
+        explain_video(videos["right"], tiny_model, methods=["gradient"], out=tmp_path, **FAST)
+    explain_video(videos["right"], tiny_model, methods=["gradient"], out=None, curves=False, **FAST)  # no render

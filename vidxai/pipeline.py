@@ -216,18 +216,50 @@ def slug(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]", lambda m: "plus" if m.group() == "+" else "_", name)
 
 
-def check_render_memory(info, n_methods: int) -> None:
-    """Refuse ``clip="all"`` renders that would not fit in memory (frames + one overlay per method + grid).
+#: Bytes held per rendered pixel (one frame x one pixel at the original resolution), measured with
+#: ``tools/bench_memory.py`` (peak RSS against this estimate): the decoded frames (3), the float32 heat of the
+#: method being drawn and its colour/blend/label copies (about 16), and 3 per overlay kept for the grid.
+BYTES_PER_FRAME_PIXEL = 3 + 16
+BYTES_PER_OVERLAY_PIXEL = 3
+#: per model-input voxel of every window: the float32 clip, its saliency and the curves' working copies
+BYTES_PER_INPUT_VOXEL = 4 * 3 + 4 + 4
 
-    The limit is ``$VIDXAI_RENDER_MEMORY_GB`` (default 8 GB).
+
+def estimate_memory_gb(info, spec, num_frames: int, clip, stride: int | None, n_overlays: int) -> float:
+    """Peak memory (GB) of the clip-size-dependent part of an explain run, before anything is decoded.
+
+    The model's own activations come on top (they depend on the network, not on the video: for I3D at
+    64x224x224 a backward pass holds about 2 GB).
+
+    Example::
+
+        estimate_memory_gb(vidxai.io.video_info("4k.mp4"), model.spec, 64, "centre", None, 1)
     """
+    n = int(info.num_frames)
+    if clip == "all":
+        rendered = n
+        step = max(1, num_frames // 2) if stride is None else stride
+        windows = max(1, -(-(n - num_frames) // step) + 1)
+    else:
+        rendered = min(n, clip[1] - clip[0]) if isinstance(clip, tuple) and clip[1] != -1 else num_frames
+        windows = 1
+    px = rendered * int(info.width) * int(info.height)
+    held = px * (BYTES_PER_FRAME_PIXEL + BYTES_PER_OVERLAY_PIXEL * (n_overlays if n_overlays > 1 else 0))
+    voxels = windows * num_frames * spec.crop[0] * spec.crop[1]
+    return (held + voxels * BYTES_PER_INPUT_VOXEL) / 1e9
+
+
+def check_render_memory(info, spec, num_frames: int, opts: ExplainOptions, n_overlays: int) -> float:
+    """Refuse runs whose clip-size-dependent memory (:func:`estimate_memory_gb`) exceeds the limit
+    ``$VIDXAI_RENDER_MEMORY_GB`` (default 8 GB); returns the estimate in GB."""
     limit = float(os.environ.get("VIDXAI_RENDER_MEMORY_GB", RENDER_MEMORY_GB))
-    copies = 2 + n_methods + (n_methods > 1)
-    need = info.num_frames * info.width * info.height * 3 * copies / 1e9
+    need = estimate_memory_gb(info, spec, num_frames, opts.clip, opts.stride, n_overlays)
     if need > limit:
-        raise InputError(f"--clip all on {info.num_frames} frames of {info.width}x{info.height} with {n_methods} "
-                         f"method(s) needs about {need:.1f} GB to render (limit {limit:g} GB, set "
-                         f"VIDXAI_RENDER_MEMORY_GB); explain a part with --clip START:END")
+        part = "--clip all on " if opts.clip == "all" else ""
+        raise InputError(f"{part}{info.num_frames} frames of {info.width}x{info.height} with {n_overlays} "
+                         f"overlay(s) needs about {need:.2g} GB to explain and render (limit {limit:g} GB, set "
+                         "VIDXAI_RENDER_MEMORY_GB); explain a part with --clip START:END, or downscale the video")
+    return need
 
 
 # -- model ------------------------------------------------------------------------------------------
@@ -510,9 +542,7 @@ def _check_video(video: str | os.PathLike, opts: ExplainOptions, render: bool) -
     video = str(video)
     if not os.path.exists(video):
         raise VideoNotFoundError(f"video not found: {video}")
-    info = video_info(video)  # fails fast (one line) on unreadable files
-    if opts.clip == "all" and render:
-        check_render_memory(info, len(opts.methods))
+    video_info(video)  # fails fast (one line) on unreadable files
     return video
 
 
@@ -942,6 +972,11 @@ def _explain_loaded(video: str, model, opts: ExplainOptions, out, log: Callable[
     torch.manual_seed(opts.seed)
     np.random.seed(opts.seed % (2**32))
     n = _num_frames(model, opts)
+    if out is not None:
+        from .io import video_info
+
+        n_overlays = len(opts.methods) * (len(opts.target) if isinstance(opts.target, (list, tuple)) else 1)
+        check_render_memory(video_info(video), model.spec, n, opts, n_overlays)
     pad = False if opts.pad in (None, "none", False) else opts.pad
     clips = _timed(timings, "read_s", prepare_clips, video, model.spec, opts.clip, n, opts.stride, pad=pad)
     _log_input(log, model, clips, video)
