@@ -274,3 +274,25 @@ def test_kinetics_labels_match_torchvision_and_deepmind(realdata):
     assert names == list(_KINETICS400_CATEGORIES) and len(names) == 400
     deepmind = (realdata / "labels" / "kinetics_i3d_label_map_400.txt").read_text().split("\n")
     assert names == [n.strip() for n in deepmind if n.strip()]
+
+
+def test_registry_aliases_resolve_but_are_not_listed():
+    from vidxai.errors import UnknownModelError
+    from vidxai.registry import Registry
+
+    reg = Registry("model", UnknownModelError)
+    reg.register("videomae", object(), description="VideoMAE")
+    reg.alias("videomae-base", "videomae")
+    assert reg.get("videomae-base") is reg.get("videomae") and "videomae-base" in reg
+    assert reg.names() == ["videomae"] and reg.describe("videomae-base") == "VideoMAE"
+    with pytest.raises(UnknownModelError):
+        reg.alias("x", "missing")
+    with pytest.raises(ValueError, match="already registered"):
+        reg.alias("videomae", "videomae")
+
+
+def test_hub_style_names_of_the_video_transformers():
+    """Issue 18's acceptance names `--model videomae-base`: it loads the videomae entry (not listed twice)."""
+    assert "videomae-base" not in vidxai.models.list()
+    for family in ("videomae", "timesformer", "vivit"):
+        assert vidxai.models.entry(f"{family}-base") is vidxai.models.entry(family)

@@ -17,6 +17,7 @@ class Registry(Generic[T]):
         self.error = error
         self._items: dict[str, T] = {}
         self._descriptions: dict[str, str] = {}
+        self._aliases: dict[str, str] = {}
 
     def register(self, name: str, obj: T | None = None, *, description: str = "", overwrite: bool = False):
         """Register ``obj`` under ``name``; used as a decorator when ``obj`` is omitted."""
@@ -31,21 +32,33 @@ class Registry(Generic[T]):
 
         return add(obj) if obj is not None else add
 
+    def alias(self, alias: str, name: str) -> None:
+        """Let ``alias`` resolve to the registered ``name`` (e.g. a hub-style name); aliases are not listed.
+
+        Example::
+
+            registry.alias("videomae-base", "videomae")
+        """
+        self.get(name)
+        if alias in self._items:
+            raise ValueError(f"{self.kind} {alias!r} is already registered")
+        self._aliases[alias] = name
+
     def get(self, name: str) -> T:
         try:
-            return self._items[name]
+            return self._items[self._aliases.get(name, name)]
         except KeyError:
             raise self.error(name, self._items) from None
 
     def describe(self, name: str) -> str:
         self.get(name)
-        return self._descriptions.get(name, "")
+        return self._descriptions.get(self._aliases.get(name, name), "")
 
     def names(self) -> list[str]:
         return sorted(self._items)
 
     def __contains__(self, name: object) -> bool:
-        return name in self._items
+        return name in self._items or name in self._aliases
 
     def __iter__(self) -> Iterator[str]:
         return iter(self.names())

@@ -27,6 +27,17 @@ def register(name: str, *, description: str = "", spec: InputSpec | None = None,
     return add
 
 
+def alias(alias_name: str, name: str) -> None:
+    """Let ``alias_name`` load the registered model ``name`` (not listed by :func:`list`).
+
+    Example::
+
+        vidxai.models.alias("videomae-base", "videomae")
+        vidxai.models.load("videomae-base", weights=None)
+    """
+    _REGISTRY.alias(alias_name, name)
+
+
 def list() -> builtins.list[str]:  # noqa: A001 - mirrors timm.list_models / vidxai.methods.list
     """Names of every registered model."""
     _import_zoo()
@@ -92,5 +103,5 @@ def _import_zoo() -> None:
     from . import zoo  # noqa: F401
 
 
-__all__ = ["InputSpec", "VideoModel", "ModelEntry", "register", "list", "load", "entries", "entry", "set_num_frames",
+__all__ = ["InputSpec", "VideoModel", "ModelEntry", "register", "alias", "list", "load", "entries", "entry", "set_num_frames",
            "candidate_layers", "LayerInfo"]

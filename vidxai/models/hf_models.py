@@ -41,7 +41,7 @@ import torch
 from torch import nn
 
 from ..errors import MissingCheckpointError, UnsupportedModelError
-from . import register
+from . import alias, register
 from .base import InputSpec, VideoModel
 from .checkpoint import load_into, resolve
 
@@ -406,6 +406,8 @@ def _register(family: str, tiny: bool) -> None:
 for _family in FAMILIES:
     _register(_family, tiny=False)
     _register(_family, tiny=True)
+    # the names people know from the hub checkpoints (MCG-NJU/videomae-base-..., facebook/timesformer-base-...)
+    alias(f"{_family}-base", _family)
 
 
 @contextlib.contextmanager
