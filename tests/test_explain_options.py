@@ -285,3 +285,13 @@ def test_memory_guard_covers_every_clip_mode_and_counts_overlays(tiny_model, vid
     with pytest.raises(InputError, match=r"needs about .* GB to explain and render \(limit 0.0001 GB"):
         explain_video(videos["right"], tiny_model, methods=["gradient"], out=tmp_path, **FAST)
     explain_video(videos["right"], tiny_model, methods=["gradient"], out=None, curves=False, **FAST)  # no render
+
+
+def test_encoding_can_show_progress(tmp_path, capsys):
+    from vidxai.io import write_video
+
+    frames = np.zeros((6, 16, 16, 3), np.uint8)
+    write_video(tmp_path / "a.mp4", frames, fps=5, progress=True)
+    assert "encode a.mp4" in capsys.readouterr().err
+    write_video(tmp_path / "b.mp4", frames, fps=5)
+    assert "encode" not in capsys.readouterr().err

@@ -48,6 +48,7 @@ from .defaults import CURVE_PROTOCOLS, DEFAULT_CURVES, DEFAULT_MODEL, DEFAULT_OU
 
 MAX_CELL_HEIGHT = 360  # grid cells are scaled down to this height so grids of HD videos stay small
 MIN_CELL_HEIGHT = 224  # and small clips are scaled up so titles and heat stay legible
+ENCODE_PROGRESS_BYTES = 1_500_000_000  # frames larger than this (about 5 s of H.264 encoding here) get a bar
 RENDER_MEMORY_GB = 8.0  # default cap on the frames held for clip="all" renders
 
 
@@ -703,7 +704,9 @@ def _save_rel(job: _Job, stem: str, frames: np.ndarray) -> str:
     """Encode ``frames`` as ``out/stem.<fmt>`` (timed as ``encode_s``, a part of ``render_s``); the relative path."""
     from .render import save_video
 
-    path = _timed(job.timings, "encode_s", save_video, job.out / stem, frames, fps=job.render_fps, fmt=job.opts.fmt)
+    big = frames.size > ENCODE_PROGRESS_BYTES  # several seconds of encoding: show a bar with an ETA
+    path = _timed(job.timings, "encode_s", save_video, job.out / stem, frames, fps=job.render_fps, fmt=job.opts.fmt,
+                  progress=big and not job.opts.quiet)
     rel = path.relative_to(job.out).as_posix()
     return rel + "/" if path.is_dir() else rel
 

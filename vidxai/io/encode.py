@@ -74,12 +74,13 @@ def _rate(fps: float) -> Fraction:
 
 
 def write_video(path: str | os.PathLike, frames, fps: float = 25.0, crf: int = 18, codec: str | None = None,
-                bit_rate: int | None = None, keyframe_interval: int | None = None) -> Path:
+                bit_rate: int | None = None, keyframe_interval: int | None = None, progress: bool = False) -> Path:
     """Write uint8 RGB frames ``(T, H, W, 3)`` (numpy or torch; ``(T, H, W)`` grey is accepted) to ``path``.
 
     The format follows the suffix (see the module doc); parent folders are created. ``crf`` sets the
     H.264/VP9 quality (lower is better, 18 is visually lossless); ``codec`` overrides the encoder;
-    ``keyframe_interval`` sets the GOP length (default: the encoder's, 250 for H.264). Returns the path.
+    ``keyframe_interval`` sets the GOP length (default: the encoder's, 250 for H.264); ``progress`` shows a
+    bar over the frames (mp4/webm/...). Returns the path.
     """
     p = Path(path)
     suffix = p.suffix.lower()
@@ -96,7 +97,7 @@ def write_video(path: str | os.PathLike, frames, fps: float = 25.0, crf: int = 1
         finally:
             tmp.unlink(missing_ok=True)
     else:
-        _write_av(p, arr, rate, suffix, crf, codec, bit_rate, keyframe_interval)
+        _write_av(p, arr, rate, suffix, crf, codec, bit_rate, keyframe_interval, progress)
     return p
 
 
@@ -122,7 +123,7 @@ def _pick_codec(suffix: str, codec: str | None) -> tuple[str, str, dict]:
 
 
 def _write_av(p: Path, arr: np.ndarray, rate: Fraction, suffix: str, crf: int, codec: str | None,
-              bit_rate: int | None, keyframe_interval: int | None = None) -> None:
+              bit_rate: int | None, keyframe_interval: int | None = None, progress: bool = False) -> None:
     name, pix_fmt, opts = _pick_codec(suffix, codec)
     arr = _pad_even(arr)
     T, H, W = arr.shape[:3]
@@ -148,7 +149,9 @@ def _write_av(p: Path, arr: np.ndarray, rate: Fraction, suffix: str, crf: int, c
             if bit_rate and name not in ("mpeg4", "mjpeg"):
                 s.bit_rate = int(bit_rate)
             s.options = opts
-            for i in range(T):
+            from tqdm.auto import tqdm
+
+            for i in tqdm(range(T), desc=f"encode {p.name}", unit="frame", disable=not progress, leave=False):
                 frame = av.VideoFrame.from_ndarray(arr[i], format="rgb24")
                 frame.pts = i
                 c.mux(s.encode(frame))

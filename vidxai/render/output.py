@@ -14,7 +14,7 @@ from .overlay import as_frames
 FORMATS = ("mp4", "gif", "png")
 
 
-def save_video(stem: str | os.PathLike, frames, fps: float, fmt: str = "mp4") -> Path:
+def save_video(stem: str | os.PathLike, frames, fps: float, fmt: str = "mp4", progress: bool = False) -> Path:
     """Write ``frames`` (uint8 ``(T, H, W, 3)``) to ``stem.mp4``, ``stem.gif`` or the folder ``stem/`` of PNGs.
 
     Every format is written atomically: a failed write leaves the previous output (or nothing) in place.
@@ -34,7 +34,7 @@ def save_video(stem: str | os.PathLike, frames, fps: float, fmt: str = "mp4") ->
     from ..io import write_video
 
     path = stem.with_name(f"{stem.name}.{fmt}")
-    write_video(path, frames, fps=fps)
+    write_video(path, frames, fps=fps, progress=progress)
     return path
 
 
