@@ -296,3 +296,21 @@ def test_hub_style_names_of_the_video_transformers():
     assert "videomae-base" not in vidxai.models.list()
     for family in ("videomae", "timesformer", "vivit"):
         assert vidxai.models.entry(f"{family}-base") is vidxai.models.entry(family)
+
+
+def test_models_load_a_checkpoint_path_as_documented(tmp_path):
+    """``vidxai.models.load(path)`` rebuilds the entry a checkpoint names (its docstring promised it; only the
+    CLI did it); a bare state dict names no model and gets a one-line InputError."""
+    from vidxai.errors import InputError
+    from vidxai.models.checkpoint import save
+
+    model = vidxai.models.load("synthetic-tiny")
+    path = save(model, tmp_path / "tiny.pt")
+    again = vidxai.models.load(str(path))
+    assert again.name == "synthetic-tiny"
+    x = torch.rand(1, 3, 16, 112, 112)
+    with torch.no_grad():
+        assert torch.equal(again(x), model(x))
+    torch.save(model.net.state_dict(), tmp_path / "bare.pt")
+    with pytest.raises(InputError, match="does not name a registered model"):
+        vidxai.models.load(str(tmp_path / "bare.pt"))

@@ -275,23 +275,7 @@ def load_model(name: str, weights: str | None = "default", device: str | None = 
     from . import models
 
     w = None if str(weights).lower() in ("none", "random") else weights
-    if name not in models.list() and os.path.isfile(name):
-        # a file from vidxai.models.checkpoint.save names its registry entry: rebuild that with these weights
-        from .errors import CorruptCheckpointError
-
-        try:
-            payload = torch.load(name, map_location="cpu", weights_only=True)
-        except Exception as e:  # noqa: BLE001 - any failure means the file is not a usable checkpoint
-            import pickle
-
-            reason = ("not a file saved by torch.save, or a corrupt one" if isinstance(e, pickle.UnpicklingError)
-                      else (str(e).strip().splitlines() or [type(e).__name__])[0])
-            raise CorruptCheckpointError(f"cannot read checkpoint {name}: {reason}") from None
-        entry = payload.get("name") if isinstance(payload, dict) else None
-        if not isinstance(entry, str) or entry not in models.list():
-            raise InputError(f"checkpoint {name} does not name a registered model; use --model NAME --weights {name}")
-        return models.load(entry, weights=name, device=device)
-    return models.load(name, weights=w, device=device)
+    return models.load(name, weights=w, device=device)  # a checkpoint file rebuilds the entry it names
 
 
 # -- clips ------------------------------------------------------------------------------------------

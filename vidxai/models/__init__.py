@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import builtins
+import os
 from collections.abc import Callable
 
 import torch
@@ -68,6 +69,14 @@ def load(name: str, weights: str | None = "default", device: str | torch.device 
             video; clips are then read with this many frames (see :func:`set_num_frames`).
     """
     _import_zoo()
+    if name not in _REGISTRY and os.path.isfile(name):
+        # a file from vidxai.models.checkpoint.save names its registry entry: rebuild that with these weights
+        from .checkpoint import checkpoint_entry
+
+        entry_name = checkpoint_entry(name)
+        if entry_name not in _REGISTRY:
+            raise InputError(f"checkpoint {name} does not name a registered model; use --model NAME --weights {name}")
+        return load(entry_name, weights=name, device=device, eval=eval, num_frames=num_frames, **kwargs)
     builder = _REGISTRY.get(name).builder
     check_device(device)  # before building: a typo must not cost a download
     model = builder(weights=weights, **kwargs)

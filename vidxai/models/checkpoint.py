@@ -22,7 +22,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from ..errors import CorruptCheckpointError, MissingCheckpointError, UnknownNameError
+from ..errors import CorruptCheckpointError, InputError, MissingCheckpointError, UnknownNameError
 
 class UnknownWeightsError(UnknownNameError):
     """``weights=`` is neither a known weight name nor a path."""
@@ -280,5 +280,28 @@ def save(model: nn.Module, path: str | Path) -> Path:
     return path
 
 
-__all__ = ["cache_dir", "sha256_file", "check_sha256", "read_state_dict", "extract_state_dict", "strip_prefix",
+def checkpoint_entry(path: str | Path) -> str:
+    """The registry name a checkpoint written by :func:`save` names (its ``"name"`` key).
+
+    Raises:
+        CorruptCheckpointError: the file is not a readable ``torch.save`` file.
+        InputError: the file names no model (a bare state dict): load it with ``weights=`` instead.
+
+    Example::
+
+        checkpoint_entry("runs/tiny.pt")  # 'synthetic-tiny'
+    """
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # noqa: BLE001 - any failure means the file is not a usable checkpoint
+        reason = ("not a file saved by torch.save, or a corrupt one" if isinstance(e, pickle.UnpicklingError)
+                  else (str(e).strip().splitlines() or [type(e).__name__])[0])
+        raise CorruptCheckpointError(f"cannot read checkpoint {path}: {reason}") from None
+    entry = payload.get("name") if isinstance(payload, dict) else None
+    if not isinstance(entry, str):
+        raise InputError(f"checkpoint {path} does not name a registered model; use --model NAME --weights {path}")
+    return entry
+
+
+__all__ = ["checkpoint_entry", "cache_dir", "sha256_file", "check_sha256", "read_state_dict", "extract_state_dict", "strip_prefix",
            "load_into", "load_file_into", "load_url", "resolve", "save", "is_path_like"]
