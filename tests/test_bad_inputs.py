@@ -529,3 +529,42 @@ def test_a_write_that_fails_midway_leaves_nothing(suffix, tmp_path, monkeypatch)
         with pytest.raises(Boom):
             ExplainResult().save(target)
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.fixture
+def tiny_disk(tmp_path):
+    """A mounted tmpfs of a given size (root only); unmounted afterwards. Skips where mounting is not allowed."""
+    mounts = []
+
+    def make(size_kb: int) -> Path:
+        point = tmp_path / f"disk{size_kb}k"
+        point.mkdir()
+        done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size_kb}k", "tmpfs", str(point)],
+                              capture_output=True, text=True)
+        if done.returncode:
+            pytest.skip(f"cannot mount a tmpfs here ({done.stderr.strip() or 'not root'}): full-disk rows skipped")
+        mounts.append(point)
+        return point
+
+    yield make
+    for point in mounts:
+        subprocess.run(["umount", "-l", str(point)], capture_output=True)
+
+
+@pytest.mark.parametrize("size_kb", [8, 48, 160])
+def test_a_disk_that_fills_up_is_one_line_and_leaves_only_whole_files(size_kb, media, tiny_disk, capsys):
+    """`vidxai explain` writing onto a filesystem that fills up at several levels (the first overlay, the npz,
+    result.json): exit non-zero, `vidxai: error: ... No space left on device`, and every file left reads back."""
+    from vidxai.cli import main
+
+    disk = tiny_disk(size_kb)
+    out = disk / "out"
+    rc = main(["explain", str(media["good"]), "--model", MODEL, "--frames", "4", "--method", "gradient", "gradcam",
+               "--no-curves", "-q", "--html", "--out", str(out)])
+    err = capsys.readouterr().err
+    if rc == 0:  # everything fitted: then it must all be whole
+        check_outputs(out)
+        return
+    check_message(err)
+    assert err.strip().splitlines()[-1].startswith("vidxai: error: ") and "no space left" in err.lower(), err
+    check_outputs(out)

@@ -6,6 +6,7 @@ on purpose (:class:`vidxai.errors.VidxaiError`) are printed as one line and exit
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
 import pkgutil
 import sys
@@ -23,6 +24,9 @@ EPILOG = """examples:
   vidxai models | vidxai methods | vidxai info clip.mp4
   vidxai run configs/ci_synthetic.yaml
 """
+
+
+_DISK_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EFBIG}
 
 
 class ArgumentParser(argparse.ArgumentParser):
@@ -65,6 +69,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+    except OSError as e:
+        if e.errno not in _DISK_ERRNOS:
+            raise
+        # a full disk, a quota, a read-only file system: the user's environment, not a vidxai bug
+        where = f"{e.filename}: " if e.filename else ""
+        print(f"vidxai: error: cannot write the outputs: {where}{e.strerror or e}; free some space or choose "
+              "another --out", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("vidxai: interrupted", file=sys.stderr)
         return 130
