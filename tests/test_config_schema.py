@@ -135,3 +135,15 @@ def test_a_cuda_device_on_a_machine_without_it(tmp_path):
                                           r"device: auto or cpu"):
         run(cfg, progress=False)
     assert not (tmp_path / "out").exists()
+
+
+def test_set_reaches_nested_keys_and_names_bad_paths():
+    """``--set dataset.num_clips=4`` overrides a nested key (it was taken as an unknown top-level key); a typo in
+    the path is named by the schema; a path through a scalar is a one-line error."""
+    cfg = load_config(REPO / "configs" / "ci_synthetic.yaml",
+                      {"dataset.num_clips": 4, "evaluate.deletion.steps": 8, "batch_size": 2})
+    assert cfg.dataset["num_clips"] == 4 and cfg.evaluate["deletion"]["steps"] == 8 and cfg.batch_size == 2
+    with pytest.raises(ConfigError, match=r"evaluate\.deletion\.stepz"):
+        load_config(REPO / "configs" / "ci_synthetic.yaml", {"evaluate.deletion.stepz": 8})
+    with pytest.raises(ConfigError, match="batch_size is a int, not a mapping"):
+        load_config(REPO / "configs" / "ci_synthetic.yaml", {"batch_size.x": 1})

@@ -75,7 +75,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         # a full disk, a quota, a read-only file system: the user's environment, not a vidxai bug
         where = f"{e.filename}: " if e.filename else ""
         print(f"vidxai: error: cannot write the outputs: {where}{e.strerror or e}; free some space or choose "
-              "another --out", file=sys.stderr)
+              "another output folder", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("vidxai: interrupted", file=sys.stderr)

@@ -19,7 +19,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--phase", nargs="+", choices=["explain", "evaluate", "report"],
                    default=["explain", "evaluate", "report"], help="which phases to run (default: all)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a top-level config key (YAML value), e.g. --set batch_size=8")
+                   help="override a config key (YAML value), nested keys dotted, e.g. --set batch_size=8 "
+                        "--set dataset.num_clips=4 --set evaluate.deletion.steps=8")
     p.add_argument("--output", help="output folder (overrides the config's)")
     p.add_argument("--fresh", action="store_true", help="delete the output folder's cache first (no resume)")
     p.add_argument("--fail-fast", action="store_true",

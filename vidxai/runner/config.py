@@ -156,7 +156,8 @@ def check_method_params(method: MethodSpec, where: str) -> None:
 
 
 def load_config(path: str | os.PathLike, overrides: dict[str, Any] | None = None) -> RunConfig:
-    """Read and validate a YAML config; ``overrides`` replace top-level keys (e.g. from the CLI)."""
+    """Read and validate a YAML config; ``overrides`` replace keys (e.g. from the CLI's ``--set``): a top-level
+    key, or a dotted path into nested mappings (``dataset.num_clips``, ``evaluate.deletion.steps``)."""
     import yaml
 
     path = Path(path)
@@ -170,8 +171,25 @@ def load_config(path: str | os.PathLike, overrides: dict[str, Any] | None = None
         raise ConfigError(f"cannot read the config {path}: {e}") from None
     if not isinstance(raw, dict):  # a YAML list or scalar: there is nothing to override or expand
         validate(raw, str(path))
-    raw.update(overrides or {})
+    for key, value in (overrides or {}).items():
+        _set_path(raw, key, value, str(path))
     return parse_config(expand_env(raw, str(path)), source=str(path))
+
+
+def _set_path(raw: dict[str, Any], key: str, value: Any, source: str) -> None:
+    """``raw[a][b][c] = value`` for ``key = "a.b.c"``; missing mappings on the way are created (the schema then
+    names an unknown key); a non-mapping on the way is a ConfigError naming the path."""
+    *parents, last = key.split(".")
+    node = raw
+    for i, part in enumerate(parents):
+        child = node.setdefault(part, {})
+        if child is None:
+            child = node[part] = {}
+        if not isinstance(child, dict):
+            where = ".".join(parents[:i + 1])
+            raise ConfigError(f"{source}: --set {key}: {where} is a {type(child).__name__}, not a mapping")
+        node = child
+    node[last] = value
 
 
 def expand_env(value: Any, source: str = "<dict>", where: str = "") -> Any:
