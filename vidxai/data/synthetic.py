@@ -170,6 +170,64 @@ def _segment_distance(p: np.ndarray, a: np.ndarray, b: np.ndarray) -> float:
     return float(np.linalg.norm(p - (a + s * ab)))
 
 
+@dataclass(frozen=True)
+class _Look:
+    """The appearance every object of a clip shares: a striped rectangle."""
+
+    half_a: float
+    half_b: float
+    stripe_period: float
+    stripe_phase: float
+    colour_a: np.ndarray
+    colour_b: np.ndarray
+
+
+def _place_distractors(rng: np.random.Generator, count: int, actor0: np.ndarray, path_end: np.ndarray,
+                       clearance: float, margin: float, size: int) -> list[np.ndarray]:
+    """Distractor centres clear of the actor's path and of each other (up to 200 draws each)."""
+    centres: list[np.ndarray] = []
+    lo, hi = math.ceil(margin + 1), math.floor(size - margin - 1)
+    for _ in range(count):
+        for _try in range(200):
+            c = rng.integers(lo, hi + 1, size=2).astype(np.float64)
+            if _segment_distance(c, actor0, path_end) > clearance and all(np.linalg.norm(c - o) > clearance
+                                                                          for o in centres):
+                centres.append(c)
+                break
+    return centres
+
+
+def _paint(frames: np.ndarray, look: _Look, paths: list[tuple[np.ndarray, np.ndarray, np.ndarray]]
+           ) -> tuple[np.ndarray, np.ndarray]:
+    """Paint striped rectangles along ``paths`` (per-frame centre x, y and angle; the actor last, on top) into
+    ``frames`` in place; returns the actor's masks and the union of the distractors' (disjoint from the actor)."""
+    t_count, size = frames.shape[:2]
+    grid_y, grid_x = np.mgrid[0:size, 0:size].astype(np.float32) + np.float32(0.5)  # pixel centres
+
+    def render(cx: np.ndarray, cy: np.ndarray, theta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Mask (T, H, W) and stripe selector of a rectangle at per-frame centre and angle."""
+        rx = grid_x[None] - cx.astype(np.float32)[:, None, None]
+        ry = grid_y[None] - cy.astype(np.float32)[:, None, None]
+        cos = np.cos(theta).astype(np.float32)[:, None, None]
+        sin = np.sin(theta).astype(np.float32)[:, None, None]
+        u = cos * rx + sin * ry  # coordinates in the object's own frame (inverse rotation)
+        v = -sin * rx + cos * ry
+        mask = (np.abs(u) < look.half_a) & (np.abs(v) < look.half_b)
+        stripes = np.sin(2 * math.pi * u / look.stripe_period + look.stripe_phase) > 0
+        return mask, stripes
+
+    distractor_masks = np.zeros((t_count, size, size), dtype=bool)
+    objects = [render(*p) for p in paths]
+    palette = (np.stack([look.colour_b, look.colour_a]) * 255.0).astype(np.float32)
+    for i, (mask, stripes) in enumerate(objects):
+        frames[mask] = palette[stripes[mask].astype(np.intp)]  # later objects (the actor last) paint on top
+        if i < len(objects) - 1:
+            distractor_masks |= mask
+    actor_mask = objects[-1][0]
+    distractor_masks &= ~actor_mask  # disjoint by placement; kept exact even if they ever touched
+    return actor_mask, distractor_masks
+
+
 def make_clip(seed: int, label: int | None = None, num_frames: int = 16, size: int = 112,
               background: int | None = None, num_distractors: int | None = None) -> SyntheticClip:
     """Render the synthetic clip of ``seed``.
@@ -232,15 +290,7 @@ def make_clip(seed: int, label: int | None = None, num_frames: int = 16, size: i
     actor0 = np.array([rng.integers(lo_x, hi_x + 1), rng.integers(lo_y, hi_y + 1)], dtype=np.float64)
     path_end = actor0 + np.array([dx[-1], dy[-1]])
     clearance = 2 * radius + 3.0 * scale + 2.0  # jitter is at most one pixel each way
-    centres: list[np.ndarray] = []
-    lo, hi = math.ceil(margin + 1), math.floor(size - margin - 1)
-    for _ in range(n_dis):
-        for _try in range(200):
-            c = rng.integers(lo, hi + 1, size=2).astype(np.float64)
-            if _segment_distance(c, actor0, path_end) > clearance and all(np.linalg.norm(c - o) > clearance
-                                                                          for o in centres):
-                centres.append(c)
-                break
+    centres = _place_distractors(rng, n_dis, actor0, path_end, clearance, margin, size)
     motions = tuple(DISTRACTOR_MOTIONS[int(rng.integers(len(DISTRACTOR_MOTIONS)))] for _ in centres)
     # Jitter: on about half of the frames a one-pixel shift (each axis -1/0/+1) away from the fixed place.
     jitters = [(rng.integers(-1, 2, size=(t_count, 2)) * (rng.random((t_count, 1)) < 0.5)).astype(np.float64)
@@ -253,32 +303,10 @@ def make_clip(seed: int, label: int | None = None, num_frames: int = 16, size: i
     noise += (bg * 255.0).astype(np.float32)[None]
     frames = noise  # float32 in uint8 levels
 
-    grid_y, grid_x = np.mgrid[0:size, 0:size].astype(np.float32) + np.float32(0.5)  # pixel centres
-
-    def render(cx: np.ndarray, cy: np.ndarray, theta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Mask (T, H, W) and stripe selector of a rectangle at per-frame centre and angle."""
-        rx = grid_x[None] - cx.astype(np.float32)[:, None, None]
-        ry = grid_y[None] - cy.astype(np.float32)[:, None, None]
-        cos = np.cos(theta).astype(np.float32)[:, None, None]
-        sin = np.sin(theta).astype(np.float32)[:, None, None]
-        u = cos * rx + sin * ry  # coordinates in the object's own frame (inverse rotation)
-        v = -sin * rx + cos * ry
-        mask = (np.abs(u) < half_a) & (np.abs(v) < half_b)
-        stripes = np.sin(2 * math.pi * u / stripe_period + stripe_phase) > 0
-        return mask, stripes
-
-    distractor_masks = np.zeros((t_count, size, size), dtype=bool)
-    objects = []
-    for c, jit in zip(centres, jitters):
-        objects.append(render(c[0] + jit[:, 0], c[1] + jit[:, 1], np.full(t_count, theta0)))
-    actor_mask, actor_stripes = render(actor0[0] + dx, actor0[1] + dy, theta0 + dtheta)
-    objects.append((actor_mask, actor_stripes))
-    palette = (np.stack([colour_b, colour_a]) * 255.0).astype(np.float32)
-    for i, (mask, stripes) in enumerate(objects):
-        frames[mask] = palette[stripes[mask].astype(np.intp)]  # later objects (the actor last) paint on top
-        if i < len(objects) - 1:
-            distractor_masks |= mask
-    distractor_masks &= ~actor_mask  # disjoint by placement; kept exact even if they ever touched
+    look = _Look(half_a, half_b, stripe_period, stripe_phase, colour_a, colour_b)
+    paths = [(c[0] + jit[:, 0], c[1] + jit[:, 1], np.full(t_count, theta0)) for c, jit in zip(centres, jitters)]
+    paths.append((actor0[0] + dx, actor0[1] + dy, theta0 + dtheta))
+    actor_mask, distractor_masks = _paint(frames, look, paths)
 
     frames_u8 = np.rint(np.clip(frames, 0.0, 255.0, out=frames)).astype(np.uint8)
     return SyntheticClip(

@@ -249,37 +249,67 @@ def deletion_insertion(
     saliency = saliency.detach().to(device).float()
     if torch.isnan(saliency).any():
         raise InputError("saliency contains NaN")
-    n = t * h * w
-    # order (B, N): voxels in removal order; counts (B, S+1): how many are removed after each step
+    order, counts, removed = _removal_schedule(saliency, segmentation, mode, steps, grid, seed)
+    jobs, logits = _curve_logits(model, x, order, counts, removed_clip(x, baseline, blur_sigma), steps, chunk_size,
+                                 progress, dtype)
+    target_t = _resolve_target(model, target, logits[:bsz])
+    probs = torch.softmax(logits, dim=1).gather(1, target_t[jobs[:, 0]].view(-1, 1)).squeeze(1)
+    deletion = torch.empty(bsz, steps + 1, device=device)
+    insertion = torch.empty(bsz, steps + 1, device=device)
+    is_del = jobs[:, 1] == 0
+    deletion[jobs[is_del, 0], jobs[is_del, 2]] = probs[is_del]
+    insertion[jobs[~is_del, 0], jobs[~is_del, 2]] = probs[~is_del]
+    insertion[:, 0] = deletion[:, steps]
+    insertion[:, steps] = deletion[:, 0]
+    del_auc = auc(deletion, removed)
+    ins_auc = auc(insertion, removed)
+    fractions = torch.linspace(0, 1, steps + 1)
+    return CurveResult(fractions, deletion.cpu(), insertion.cpu(), del_auc.cpu(), ins_auc.cpu(),
+                       (del_auc + 1 - ins_auc).cpu(), target_t.cpu(), removed.cpu(),
+                       dict(steps=steps, baseline=baseline if isinstance(baseline, str) else "tensor", mode=mode,
+                            seed=seed, grid=tuple(grid) if mode == "grid" else None,
+                            blur_sigma=blur_sigma if isinstance(baseline, str) and baseline == "blur" else None))
+
+
+def _removal_schedule(saliency: torch.Tensor, segmentation, mode: str, steps: int, grid: Sequence[int],
+                      seed: int) -> tuple[torch.Tensor, list[list[int]], torch.Tensor]:
+    """``order (B, N)``: voxels in removal order; ``counts``: how many are removed after each step (per clip);
+    ``removed (B, S+1)``: the fraction actually removed at each step."""
+    bsz, t, h, w = saliency.shape
+    n, device = t * h * w, saliency.device
     if mode == "voxel":
         order = voxel_order(saliency, seed)
         counts = torch.div(torch.arange(steps + 1, device=device) * n, steps, rounding_mode="floor")
         counts = counts.expand(bsz, -1)
-        removed = (counts.float() / n).clone()
-    else:
-        if mode == "grid":
-            segmentation = grid_segmentation((t, h, w), grid, device).expand(bsz, -1, -1, -1)
-        elif segmentation is None:
-            raise InputError("mode='supervoxel' needs a segmentation (B, T, H, W) of integer labels")
-        segmentation, _ = as_batch(torch.as_tensor(segmentation))
-        if tuple(segmentation.shape) != (bsz, t, h, w):
-            raise ShapeError(f"segmentation of shape {tuple(segmentation.shape)} does not match clips {tuple(x.shape)}")
-        step, removed = segment_schedule(saliency, segmentation.to(device), steps, seed)
-        order = torch.argsort(step, dim=1, stable=True)
-        counts = torch.round(removed * n).long()
-    counts = counts.tolist()
+        return order, counts.tolist(), (counts.float() / n).clone()
+    if mode == "grid":
+        segmentation = grid_segmentation((t, h, w), grid, device).expand(bsz, -1, -1, -1)
+    elif segmentation is None:
+        raise InputError("mode='supervoxel' needs a segmentation (B, T, H, W) of integer labels")
+    segmentation, _ = as_batch(torch.as_tensor(segmentation))
+    if tuple(segmentation.shape) != (bsz, t, h, w):
+        raise ShapeError(f"segmentation of shape {tuple(segmentation.shape)} does not match maps {(bsz, t, h, w)}")
+    step, removed = segment_schedule(saliency, segmentation.to(device), steps, seed)
+    order = torch.argsort(step, dim=1, stable=True)
+    return order, torch.round(removed * n).long().tolist(), removed
 
-    # jobs (clip, curve 0 = deletion / 1 = insertion, k), intact clips first. Deletion k=0 is the intact
-    # clip and equals insertion k=S; deletion k=S is the fully removed clip and equals insertion k=0:
-    # each is forwarded once.
+
+def _curve_logits(model: nn.Module, x: torch.Tensor, order: torch.Tensor, counts: list[list[int]],
+                  base: torch.Tensor, steps: int, chunk_size, progress: bool, dtype) -> tuple[torch.Tensor, torch.Tensor]:
+    """Logits of every clip the curves need: ``(jobs (J, 3) = (clip, 0 deletion / 1 insertion, step), logits)``.
+
+    Deletion k=0 is the intact clip and equals insertion k=S; deletion k=S is the fully removed clip and equals
+    insertion k=0: each is forwarded once. Perturbed clips are built per chunk, so memory stays at one chunk.
+    """
+    bsz, c = x.shape[:2]
+    n = x[0, 0].numel()
+    device = x.device
     jobs = [(b, 0, 0) for b in range(bsz)] + [(b, 0, k) for b in range(bsz) for k in range(1, steps + 1)]
     jobs += [(b, 1, k) for b in range(bsz) for k in range(1, steps)]
-    job_t = torch.tensor(jobs, dtype=torch.long, device=device).view(-1, 3)
     chunk_size = min(resolve_chunk_size(chunk_size, x.shape, device), len(jobs))
     buf = torch.empty((chunk_size, *x.shape[1:]), device=device, dtype=dtype)
-    c = x.shape[1]
     x_flat = x.reshape(bsz, c, n)
-    base_flat = removed_clip(x, baseline, blur_sigma).reshape(bsz, c, n).contiguous()  # what removed voxels take
+    base_flat = base.reshape(bsz, c, n).contiguous()  # what removed voxels take
     state = torch.empty((c, n), device=device, dtype=dtype)  # the current clip of the curve being built
     prev: tuple[int, int, int] | None = None
     logits_all: list[torch.Tensor] = []
@@ -314,25 +344,7 @@ def deletion_insertion(
     finally:
         for m, flag in modes:
             m.training = flag
-    logits = torch.cat(logits_all)
-    target_t = _resolve_target(model, target, logits[:bsz])
-    probs = torch.softmax(logits, dim=1).gather(1, target_t[job_t[:, 0]].view(-1, 1)).squeeze(1)
-
-    deletion = torch.empty(bsz, steps + 1, device=device)
-    insertion = torch.empty(bsz, steps + 1, device=device)
-    is_del = job_t[:, 1] == 0
-    deletion[job_t[is_del, 0], job_t[is_del, 2]] = probs[is_del]
-    insertion[job_t[~is_del, 0], job_t[~is_del, 2]] = probs[~is_del]
-    insertion[:, 0] = deletion[:, steps]
-    insertion[:, steps] = deletion[:, 0]
-    del_auc = auc(deletion, removed)
-    ins_auc = auc(insertion, removed)
-    fractions = torch.linspace(0, 1, steps + 1)
-    return CurveResult(fractions, deletion.cpu(), insertion.cpu(), del_auc.cpu(), ins_auc.cpu(),
-                       (del_auc + 1 - ins_auc).cpu(), target_t.cpu(), removed.cpu(),
-                       dict(steps=steps, baseline=baseline if isinstance(baseline, str) else "tensor", mode=mode,
-                            seed=seed, grid=tuple(grid) if mode == "grid" else None,
-                            blur_sigma=blur_sigma if isinstance(baseline, str) and baseline == "blur" else None))
+    return torch.tensor(jobs, dtype=torch.long, device=device).view(-1, 3), torch.cat(logits_all)
 
 
 class DeletionInsertion(Metric):

@@ -203,6 +203,137 @@ def _gradient_at(feat: torch.Tensor, pos: torch.Tensor) -> torch.Tensor:
 
 
 @torch.no_grad()
+def _check_slic_args(volume, n_segments: int, compactness: float, extra_weight: float, merge: str, search: str,
+                     mode: str, grid) -> None:
+    """One-line errors for :func:`slic3d`'s arguments, before any work."""
+    if not isinstance(volume, torch.Tensor) or not volume.is_floating_point():
+        raise ShapeError("slic3d expects a float tensor (B, C, T, H, W)")
+    if volume.ndim != 5:
+        raise ShapeError(f"slic3d expects (B, C, T, H, W) or (B, C, H, W), got {tuple(volume.shape)}")
+    if n_segments < 1:
+        raise InputError(f"n_segments must be >= 1, got {n_segments}")
+    if compactness <= 0 or extra_weight <= 0:
+        raise InputError("compactness and extra_weight must be > 0")
+    if merge not in ("nearest", "largest"):
+        raise InputError(f"merge must be 'nearest' or 'largest', got {merge!r}")
+    if search not in ("local", "wide"):
+        raise InputError(f"search must be 'local' or 'wide', got {search!r}")
+    if mode not in ("fast", "exact"):
+        raise InputError(f"mode must be 'fast' or 'exact', got {mode!r}")
+    if mode == "exact" and grid is not None:
+        raise InputError("mode='exact' uses scikit-image's seed grid: grid must be None")
+
+
+def _appearance(volume: torch.Tensor, extra: torch.Tensor | None, compactness: float, extra_weight: float,
+                lab: bool, dtype: torch.dtype) -> torch.Tensor:
+    """The appearance features ``(B, Fa, T, H, W)``: colour / compactness, then extra / extra_weight."""
+    b, c, t, h, w = volume.shape
+    feats = []
+    if c:
+        colour = rgb_to_lab(volume) if (lab and c == 3) else volume.to(dtype)
+        feats.append(colour.to(dtype) / compactness)
+    if extra is not None:
+        if extra.ndim != 5 or extra.shape[0] != b or tuple(extra.shape[2:]) != (t, h, w):
+            raise ShapeError(f"extra must be (B, E, T, H, W) matching the volume {tuple(volume.shape)}, "
+                             f"got {tuple(extra.shape)}")
+        feats.append(extra.to(volume.device, dtype) / extra_weight)
+    if not feats:
+        raise ShapeError("slic3d needs at least one feature channel (volume or extra)")
+    return torch.cat(feats, dim=1)
+
+
+def _candidates(sg, size: tuple[int, int, int], search: str, device) -> tuple[list[np.ndarray], torch.Tensor]:
+    """Sub-cells and their candidate seeds: ``(sub_axes, cand (8 * n_cells, Q))``.
+
+    Every axis cell is cut in two at its seed (2 x 2 x 2 sub-cells per cell); each sub-cell has a fixed list
+    of candidate seeds (product of the per-axis options; ``n_cells`` is a dummy seed with infinite distance
+    standing for neighbours outside the grid).
+    """
+    nt, nh, nw = sg.shape
+    n_cells = nt * nh * nw
+    sub_axes, cand_axes = [], []
+    for length, seeds, cell_of, ncell in zip(size, sg.seeds, sg.cell_of, (nt, nh, nw)):
+        coord = np.arange(length)
+        sub_axes.append(2 * cell_of + (coord > seeds[cell_of]))
+        k = np.arange(2 * ncell) // 2
+        if ncell == 1:
+            opts = k[:, None]
+        elif search == "local":  # the seed of this cell and of the neighbour cell on this half's side
+            opts = np.stack((k, k + np.where(np.arange(2 * ncell) % 2 == 0, -1, 1)), axis=1)
+        else:  # "wide": both neighbours
+            opts = np.stack((k - 1, k, k + 1), axis=1)
+        cand_axes.append(torch.as_tensor(np.where((opts >= 0) & (opts < ncell), opts, -1), device=device))
+    ct, cy, cx = cand_axes
+    qt, qy, qx = ct.shape[1], cy.shape[1], cx.shape[1]
+    combo = ((ct.view(-1, 1, 1, qt, 1, 1) * nh + cy.view(1, -1, 1, 1, qy, 1)) * nw + cx.view(1, 1, -1, 1, 1, qx))
+    outside = (ct.view(-1, 1, 1, qt, 1, 1) < 0) | (cy.view(1, -1, 1, 1, qy, 1) < 0) | (cx.view(1, 1, -1, 1, 1, qx) < 0)
+    return sub_axes, torch.where(outside, n_cells, combo).reshape(8 * n_cells, -1)
+
+
+def _initial_centres(sg, feat: torch.Tensor, appearance: torch.Tensor, move_seeds: bool) -> torch.Tensor:
+    """Seed features ``(B, K, F)``: grid positions, optionally moved to the lowest-gradient voxel of their
+    3x3x3 neighbourhood."""
+    b, nf, t, h, w = feat.shape
+    device = feat.device
+    st, sy, sx = (torch.as_tensor(s_, device=device, dtype=torch.long) for s_ in sg.seeds)
+    seed_pos = torch.stack(torch.meshgrid(st, sy, sx, indexing="ij"), dim=-1).reshape(-1, 3)
+    seed_pos = seed_pos.unsqueeze(0).expand(b, -1, -1)
+    if move_seeds:
+        limits = torch.tensor([t - 1, h - 1, w - 1], device=device)
+        nb = torch.tensor([(0, 0, 0)] + [(i, j, k) for i in (-1, 0, 1) for j in (-1, 0, 1) for k in (-1, 0, 1)
+                                         if (i, j, k) != (0, 0, 0)], device=device)
+        moved = (seed_pos.unsqueeze(2) + nb.view(1, 1, -1, 3)).clamp(min=torch.zeros_like(limits), max=limits)
+        g = _gradient_at(appearance, moved.reshape(b, -1, 3)).view(moved.shape[:3])  # (B, K, 27)
+        pick = g.argmin(dim=2)  # first minimum: the grid position wins ties
+        seed_pos = moved.gather(2, pick.view(b, -1, 1, 1).expand(-1, -1, 1, 3)).squeeze(2)
+    seed_lin = (seed_pos[..., 0] * h + seed_pos[..., 1]) * w + seed_pos[..., 2]
+    return feat.reshape(b, nf, t * h * w).gather(2, seed_lin.unsqueeze(1).expand(-1, nf, -1)).transpose(1, 2)
+
+
+def _coarse_iterations(appearance: torch.Tensor, sg, sub_axes, cand: torch.Tensor, seg_index: torch.Tensor,
+                       centres: torch.Tensor, coarse: int, iterations: int, pos_scale: tuple, nf: int) -> torch.Tensor:
+    """The first k-means iterations on voxels pooled ``coarse`` x ``coarse`` (pooling is linear, so the centre
+    updates use exact sums); returns the centres for the full-resolution iterations."""
+    b, _, t, h, w = appearance.shape
+    device, dtype = appearance.device, appearance.dtype
+    nt, nh, nw = sg.shape
+    n_cells = nt * nh * nw
+    # Time is pooled too, keeping at least two pooled frames per temporal cell.
+    kt = max(1, min(coarse, int(sg.spacing[0] / 2)))
+    k = (kt, coarse, coarse)
+    # Pooled sums: appearance per clip; positions and voxel counts depend only on the geometry (cached).
+    app_sums = F.avg_pool3d(appearance, k, stride=k, ceil_mode=True, divisor_override=1)
+    geo_sums = _pooled_positions((t, h, w), pos_scale, k, dtype, str(device))
+    sums = torch.cat((app_sums, geo_sums.expand(b, -1, -1, -1, -1)), 1)
+    mean = sums[:, :nf] / sums[:, nf:]
+    first = [np.arange(0, length, kk) for length, kk in zip((t, h, w), k)]
+    sub = [ax[f] for ax, f in zip(sub_axes, first)]
+    ny, nx = 2 * nh, 2 * nw
+    sub_t, sub_y, sub_x = (torch.as_tensor(a, device=device) for a in sub)
+    item_sub = ((sub_t.view(-1, 1, 1) * ny + sub_y.view(1, -1, 1)) * nx + sub_x.view(1, 1, -1)).reshape(-1)
+    # Decided per clip (not per batch), so a clip gets the same labels alone and in a batch.
+    if item_sub.numel() * (n_cells + 1) <= ITEMS_DENSE_LIMIT:
+        return _kmeans_items(mean, sums, cand[item_sub], centres, iterations)
+    centres, _ = _kmeans(mean, sums, sub, cand, seg_index, centres, iterations, n_cells,
+                         update_last=True, sub_shape=(ny, nx))
+    return centres
+
+
+def _labels_from_choice(cand: torch.Tensor, choice: torch.Tensor, layout, sub_axes, shape: tuple[int, ...],
+                        sub_grid: tuple[int, int]) -> torch.Tensor:
+    """Voxel labels ``(B, T, H, W)`` from each sub-cell voxel's chosen candidate seed."""
+    b, t, h, w = shape
+    n_vox = t * h * w
+    seg = cand.view(1, *cand.shape).expand(b, -1, -1).gather(2, choice.view(b, cand.shape[0], -1))
+    box = _equal_subcells(_axes_key(sub_axes), (2 * sub_grid[0], 2 * sub_grid[1]), cand.shape[0])
+    if box is not None:  # the inverse of the layout's reshape + permute
+        (st, lt), (sy, ly), (sx, lx) = box
+        return seg.view(b, st, sy, sx, lt, ly, lx).permute(0, 1, 4, 2, 5, 3, 6).reshape(b, t, h, w)
+    labels = torch.empty(b, n_vox + 1, dtype=torch.long, device=cand.device)
+    labels.scatter_(1, layout.view(1, -1).expand(b, -1), seg.reshape(b, -1))
+    return labels[:, :n_vox].view(b, t, h, w)
+
+
 def slic3d(volume: torch.Tensor, n_segments: int = 120, compactness: float = 10.0,
            temporal_ratio: float | None = DEFAULT_TEMPORAL_RATIO, temporal_scale: float | None = None,
            grid: tuple[int, int, int] | None = None, extra: torch.Tensor | None = None,
@@ -261,64 +392,34 @@ def slic3d(volume: torch.Tensor, n_segments: int = 120, compactness: float = 10.
     Returns:
         ``(B, T, H, W)`` long labels, contiguous 0..K_b-1 in each clip (and the info dict when asked).
     """
-    if not isinstance(volume, torch.Tensor) or not volume.is_floating_point():
-        raise ShapeError("slic3d expects a float tensor (B, C, T, H, W)")
-    image_mode = volume.ndim == 4
+    image_mode = isinstance(volume, torch.Tensor) and volume.ndim == 4
     if image_mode:
         volume = volume.unsqueeze(2)
         extra = None if extra is None else extra.unsqueeze(2)
-    if volume.ndim != 5:
-        raise ShapeError(f"slic3d expects (B, C, T, H, W) or (B, C, H, W), got {tuple(volume.shape)}")
-    if n_segments < 1:
-        raise InputError(f"n_segments must be >= 1, got {n_segments}")
-    if compactness <= 0 or extra_weight <= 0:
-        raise InputError("compactness and extra_weight must be > 0")
-    if merge not in ("nearest", "largest"):
-        raise InputError(f"merge must be 'nearest' or 'largest', got {merge!r}")
-    if search not in ("local", "wide"):
-        raise InputError(f"search must be 'local' or 'wide', got {search!r}")
-    if mode not in ("fast", "exact"):
-        raise InputError(f"mode must be 'fast' or 'exact', got {mode!r}")
-    if mode == "exact" and grid is not None:
-        raise InputError("mode='exact' uses scikit-image's seed grid: grid must be None")
+    _check_slic_args(volume, n_segments, compactness, extra_weight, merge, search, mode, grid)
     b, c, t, h, w = volume.shape
     device = volume.device
     if chunk_voxels == "auto":
         chunk_voxels = 2 ** 18 if device.type == "cpu" else None
     per_chunk = b if chunk_voxels is None else max(1, int(chunk_voxels) // (t * h * w))
-    if per_chunk < b:
+    if per_chunk < b:  # whole clips per chunk: the labels do not depend on the chunking
         kwargs = dict(n_segments=n_segments, compactness=compactness, temporal_ratio=temporal_ratio,
                       temporal_scale=temporal_scale, grid=grid, extra_weight=extra_weight, max_iter=max_iter,
                       enforce_connectivity=enforce_connectivity, min_size_factor=min_size_factor, lab=lab,
                       move_seeds=move_seeds, search=search, coarse=coarse, refine=refine, merge=merge,
                       connectivity_backend=connectivity_backend, chunk_voxels=None, return_info=True, mode=mode)
-        parts, info = [], None
-        for i in range(0, b, per_chunk):
-            ex = None if extra is None else extra[i:i + per_chunk]
-            lab_i, info = slic3d(volume[i:i + per_chunk], extra=ex, **kwargs)
-            parts.append(lab_i)
-        labels = torch.cat(parts)
-        if image_mode:
-            labels = labels[:, 0]
-        return (labels, info) if return_info else labels
+        runs = [slic3d(volume[i:i + per_chunk], extra=None if extra is None else extra[i:i + per_chunk], **kwargs)
+                for i in range(0, b, per_chunk)]
+        labels = torch.cat([r[0] for r in runs])
+        labels = labels[:, 0] if image_mode else labels
+        return (labels, runs[-1][1]) if return_info else labels
     if mode == "exact":
         return _run_exact(volume, extra, image_mode, return_info, n_segments=n_segments, compactness=compactness,
                           extra_weight=extra_weight, max_iter=max_iter, enforce_connectivity=enforce_connectivity,
                           min_size_factor=min_size_factor, lab=lab, temporal_scale=temporal_scale,
                           connectivity_backend=connectivity_backend)
     dtype = torch.float64 if volume.dtype == torch.float64 else torch.float32
-    feats = []
-    if c:
-        colour = rgb_to_lab(volume) if (lab and c == 3) else volume.to(dtype)
-        feats.append(colour.to(dtype) / compactness)
-    if extra is not None:
-        if extra.ndim != 5 or extra.shape[0] != b or tuple(extra.shape[2:]) != (t, h, w):
-            raise ShapeError(f"extra must be (B, E, T, H, W) matching the volume {tuple(volume.shape)}, "
-                             f"got {tuple(extra.shape)}")
-        feats.append(extra.to(device, dtype) / extra_weight)
-    if not feats:
-        raise ShapeError("slic3d needs at least one feature channel (volume or extra)")
-    appearance = torch.cat(feats, dim=1)  # (B, Fa, T, H, W), already divided by the weights
+    appearance = _appearance(volume, extra, compactness, extra_weight, lab, dtype)  # (B, Fa, T, H, W)
 
     sg = seed_grid((t, h, w), n_segments, temporal_ratio, grid)
     nt, nh, nw = sg.shape
@@ -334,42 +435,9 @@ def slic3d(volume: torch.Tensor, n_segments: int = 120, compactness: float = 10.
     nf = feat.shape[1]
     n_cells = nt * nh * nw
 
-    # Sub-cells: every axis cell is cut in two at its seed (2 x 2 x 2 sub-cells per cell); each sub-cell
-    # has a fixed list of candidate seeds (product of the per-axis options; n_cells is a dummy seed with
-    # infinite distance standing for neighbours outside the grid).
-    sub_axes, cand_axes = [], []
-    for length, seeds, cell_of, ncell in zip((t, h, w), sg.seeds, sg.cell_of, (nt, nh, nw)):
-        coord = np.arange(length)
-        sub_axes.append(2 * cell_of + (coord > seeds[cell_of]))
-        k = np.arange(2 * ncell) // 2
-        if ncell == 1:
-            opts = k[:, None]
-        elif search == "local":  # the seed of this cell and of the neighbour cell on this half's side
-            opts = np.stack((k, k + np.where(np.arange(2 * ncell) % 2 == 0, -1, 1)), axis=1)
-        else:  # "wide": both neighbours
-            opts = np.stack((k - 1, k, k + 1), axis=1)
-        cand_axes.append(torch.as_tensor(np.where((opts >= 0) & (opts < ncell), opts, -1), device=device))
-    ct, cy, cx = cand_axes
-    qt, qy, qx = ct.shape[1], cy.shape[1], cx.shape[1]
-    combo = ((ct.view(-1, 1, 1, qt, 1, 1) * nh + cy.view(1, -1, 1, 1, qy, 1)) * nw + cx.view(1, 1, -1, 1, 1, qx))
-    outside = (ct.view(-1, 1, 1, qt, 1, 1) < 0) | (cy.view(1, -1, 1, 1, qy, 1) < 0) | (cx.view(1, 1, -1, 1, 1, qx) < 0)
-    cand = torch.where(outside, n_cells, combo).reshape(8 * n_cells, -1)
+    sub_axes, cand = _candidates(sg, (t, h, w), search, device)
     seg_index = (cand.reshape(1, -1) + (torch.arange(b, device=device) * (n_cells + 1)).view(b, 1)).reshape(-1)
-
-    # Seeds: grid positions, optionally moved to the lowest-gradient voxel of their 3x3x3 neighbourhood.
-    st, sy, sx = (torch.as_tensor(s_, device=device, dtype=torch.long) for s_ in sg.seeds)
-    seed_pos = torch.stack(torch.meshgrid(st, sy, sx, indexing="ij"), dim=-1).reshape(n_cells, 3)
-    seed_pos = seed_pos.unsqueeze(0).expand(b, -1, -1)
-    if move_seeds:
-        limits = torch.tensor([t - 1, h - 1, w - 1], device=device)
-        nb = torch.tensor([(0, 0, 0)] + [(i, j, k) for i in (-1, 0, 1) for j in (-1, 0, 1) for k in (-1, 0, 1)
-                                         if (i, j, k) != (0, 0, 0)], device=device)
-        moved = (seed_pos.unsqueeze(2) + nb.view(1, 1, -1, 3)).clamp(min=torch.zeros_like(limits), max=limits)
-        g = _gradient_at(appearance, moved.reshape(b, -1, 3)).view(moved.shape[:3])  # (B, K, 27)
-        pick = g.argmin(dim=2)  # first minimum: the grid position wins ties
-        seed_pos = moved.gather(2, pick.view(b, -1, 1, 1).expand(-1, -1, 1, 3)).squeeze(2)
-    seed_lin = (seed_pos[..., 0] * h + seed_pos[..., 1]) * w + seed_pos[..., 2]
-    centres = feat.reshape(b, nf, n_vox).gather(2, seed_lin.unsqueeze(1).expand(-1, nf, -1)).transpose(1, 2)
+    centres = _initial_centres(sg, feat, appearance, move_seeds)
 
     # Coarse-to-fine: the first iterations run on pooled voxels (about 3.5 per seed interval; pooling is
     # linear, so the centre updates use exact sums), the last full-resolution ones refine the boundaries.
@@ -383,38 +451,13 @@ def slic3d(volume: torch.Tensor, n_segments: int = 120, compactness: float = 10.
     max_iter = max(1, int(max_iter))
     fine_iter = max_iter if coarse == 1 else max(1, min(max_iter, int(refine)))
     if coarse > 1:
-        # Time is pooled too, keeping at least two pooled frames per temporal cell.
-        kt = max(1, min(coarse, int(sg.spacing[0] / 2)))
-        k = (kt, coarse, coarse)
-        # Pooled sums: appearance per clip; positions and voxel counts depend only on the geometry (cached).
-        app_sums = F.avg_pool3d(appearance, k, stride=k, ceil_mode=True, divisor_override=1)
-        geo_sums = _pooled_positions((t, h, w), tuple(pos_scale.tolist()), k, dtype, str(device))
-        sums = torch.cat((app_sums, geo_sums.expand(b, -1, -1, -1, -1)), 1)
-        mean = sums[:, :nf] / sums[:, nf:]
-        first = [np.arange(0, length, kk) for length, kk in zip((t, h, w), k)]
-        sub = [ax[f] for ax, f in zip(sub_axes, first)]
-        ny, nx = 2 * nh, 2 * nw
-        sub_t, sub_y, sub_x = (torch.as_tensor(a, device=device) for a in sub)
-        item_sub = ((sub_t.view(-1, 1, 1) * ny + sub_y.view(1, -1, 1)) * nx + sub_x.view(1, 1, -1)).reshape(-1)
-        # Decided per clip (not per batch), so a clip gets the same labels alone and in a batch.
-        if item_sub.numel() * (n_cells + 1) <= ITEMS_DENSE_LIMIT:
-            centres = _kmeans_items(mean, sums, cand[item_sub], centres, max_iter - fine_iter)
-        else:
-            centres, _ = _kmeans(mean, sums, sub, cand, seg_index, centres, max_iter - fine_iter, n_cells,
-                                 update_last=True, sub_shape=(ny, nx))
+        centres = _coarse_iterations(appearance, sg, sub_axes, cand, seg_index, centres, coarse,
+                                     max_iter - fine_iter, tuple(pos_scale.tolist()), nf)
     sum_full = torch.cat((feat, feat.new_ones(b, 1, t, h, w)), 1) if fine_iter > 1 else None
     centres, (choice, layout) = _kmeans(feat, sum_full, sub_axes, cand, seg_index, centres,
                                         fine_iter, n_cells, update_last=False, sub_shape=(2 * nh, 2 * nw))
 
-    seg = cand.view(1, *cand.shape).expand(b, -1, -1).gather(2, choice.view(b, cand.shape[0], -1))
-    box = _equal_subcells(_axes_key(sub_axes), (2 * nh, 2 * nw), cand.shape[0])
-    if box is not None:  # the inverse of the layout's reshape + permute
-        (st, lt), (sy, ly), (sx, lx) = box
-        labels = seg.view(b, st, sy, sx, lt, ly, lx).permute(0, 1, 4, 2, 5, 3, 6).reshape(b, t, h, w)
-    else:
-        labels = torch.empty(b, n_vox + 1, dtype=torch.long, device=device)
-        labels.scatter_(1, layout.view(1, -1).expand(b, -1), seg.reshape(b, -1))
-        labels = labels[:, :n_vox].view(b, t, h, w)
+    labels = _labels_from_choice(cand, choice, layout, sub_axes, (b, t, h, w), (nh, nw))
     if enforce_connectivity:
         min_size = int(min_size_factor * n_vox / n_cells)
         labels = _enforce_connectivity(labels, min_size, features=appearance if merge == "nearest" else None,
