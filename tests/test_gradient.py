@@ -404,15 +404,17 @@ def test_two_pathway_model_gradients_cover_both_pathways():
 
 @pytest.mark.parametrize("base,captum_cls", [("gradient", "Saliency"), ("guided-backprop", "GuidedBackprop")])
 def test_smoothgrad_with_seed_matches_captum_noise_tunnel(net_and_model, tiny_clip, base, captum_cls):
-    # Our noise is drawn from torch.Generator().manual_seed(seed) in stream order, chunk by chunk; captum draws
-    # from the global generator, chunk by chunk. For one clip the streams coincide when captum's global seed
-    # is ours: the same noisy clips, so the same result (a real oracle for the noise scale and averaging).
+    # Our noise for a clip is drawn from a generator seeded with clip_seed(clip, seed), sample by sample; captum
+    # draws from the global generator, chunk by chunk. For one clip the streams coincide when captum's global
+    # seed is ours: the same noisy clips, so the same result (a real oracle for the noise scale and averaging).
     net, model = net_and_model
     x = tiny_clip[:1]
     sigma = float(0.2 * (x.max() - x.min()))
     res = attribute(model, "smoothgrad", x, 2, noise_level=0.2, n_samples=5, seed=11, internal_batch_size=3,
                     base=base)
-    torch.manual_seed(11)
+    from vidxai.attribution.baselines import clip_seed
+
+    torch.manual_seed(clip_seed(x[0], 11))  # our generator for this clip: the seed and a digest of the clip
     kwargs = {"abs": False} if captum_cls == "Saliency" else {}
     ref = captum_attr.NoiseTunnel(getattr(captum_attr, captum_cls)(net)).attribute(
         x.clone(), target=2, nt_samples=5, nt_samples_batch_size=3, stdevs=sigma, **kwargs)

@@ -174,7 +174,9 @@ def test_lime_equals_captum_lime_on_the_same_coalitions(tiny_model, tiny_clip):
     n, width, seed = 48, 0.25, 3
     ours = Lime(tiny_model).attribute(tiny_clip[:1], target=4, segmentation=seg[None], n_samples=n, seed=seed,
                                       kernel_width=width, fill="constant")
-    z, w = lime_samples(8, n, torch.Generator().manual_seed(seed), width)
+    from vidxai.attribution.baselines import clip_seed
+
+    z, w = lime_samples(8, n, torch.Generator().manual_seed(clip_seed(tiny_clip[0], seed)), width)  # the clip's own
     calls = iter(range(n))
     weight_of = {}
 

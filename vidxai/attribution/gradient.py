@@ -23,6 +23,7 @@ from ..errors import InputError, ShapeError
 from ..models.base import VideoModel
 from .base import (REDUCTIONS, Attribution, AttributionResult, check_params, input_gradient, model_state,
                    reduce_channels, target_scores)
+from .baselines import clip_seed
 from .guided import guided_gradient
 from .perturbation import PresetMixin
 
@@ -310,16 +311,18 @@ class SmoothGrad(PresetMixin, Attribution):
         x, target, logits = self.prepare(inputs, target)  # logits only when the target was inferred
         b = x.shape[0]
         sigma = smoothgrad_sigma(x, float(noise_level))
-        generator = torch.Generator(device=x.device).manual_seed(int(seed))
+        # One generator per clip, seeded with the seed and a digest of the clip: a clip gets the same noise
+        # alone or in any batch (and whatever internal_batch_size is).
+        generators = [torch.Generator(device=x.device).manual_seed(clip_seed(x[i], seed)) for i in range(b)]
         targets = target.repeat(n_samples)
         acc = torch.zeros_like(x)
         acc_sq = torch.zeros_like(x)
 
         def points(lo: int, hi: int) -> torch.Tensor:
-            # Noise is drawn chunk by chunk from one generator in stream order, so the map depends on the
-            # seed only, not on internal_batch_size.
+            # point j is sample j // b of clip j % b; each clip's generator is drawn in sample order
             idx = torch.arange(lo, hi, device=x.device) % b
-            noise = torch.randn((hi - lo, *x.shape[1:]), generator=generator, device=x.device, dtype=x.dtype)
+            noise = torch.stack([torch.randn(x.shape[1:], generator=generators[i], device=x.device, dtype=x.dtype)
+                                 for i in idx.tolist()])
             return x[idx] + sigma[idx] * noise
 
         current: dict[str, torch.Tensor] = {}

@@ -16,6 +16,7 @@ import torch.nn.functional as F
 from .. import methods
 from ..errors import InputError, UnknownNameError
 from ..models.base import resolve_chunk_size
+from .baselines import clip_seed
 from .base import Attribution, AttributionResult, check_params, input_gradient, model_state, reduce_channels
 from .perturbation import chunked_scores, occlusion_fill, scores_of
 
@@ -145,16 +146,17 @@ class FeatureMethod(Attribution):
         check_params(self.name, params, [])
         x, target, logits = self.prepare(inputs, target)
         chunk_size = resolve_chunk_size(chunk_size, x.shape, x.device)
-        gen = torch.Generator().manual_seed(seed)
         seg = (feature_segmentation(self.model, x, target, features, n_segments, **slic) if segmentation is None
                else torch.as_tensor(segmentation, device=x.device).long().reshape(x.shape[0], *x.shape[2:]))
-        base = fill_clip(x, fill, gen, value)
         saliency = torch.zeros(x.shape[0], *x.shape[2:], device=x.device)
         tables = []
         with model_state(self.model):
             for j in range(x.shape[0]):
+                # one generator per clip (seed + a digest of the clip): a clip's map is the same alone or in a batch
+                gen = torch.Generator().manual_seed(clip_seed(x[j], seed))
+                base = fill_clip(x[j:j + 1], fill, gen, value)
                 k = int(seg[j].max()) + 1
-                weights, table = self.feature_weights(x[j:j + 1], base[j:j + 1], seg[j], k, target[j], gen,
+                weights, table = self.feature_weights(x[j:j + 1], base, seg[j], k, target[j], gen,
                                                       n_samples=n_samples, kernel_width=kernel_width,
                                                       chunk_size=chunk_size, output=output, progress=progress,
                                                       **extra)

@@ -42,7 +42,7 @@ from .guided import guided_gradient
 
 __all__ = ["SwagV", "SwagVI", "SwagVG", "SwagVIG", "PRESETS", "segment_means", "gradient_map"]
 
-_KEEP = object()  # "not given": take the preset's value
+PRESET = "preset"  # "not given": take the preset's value (a readable default in signatures and docs)
 
 #: Per-variant defaults of the presets (see the module docstring).
 PRESETS: dict[str, dict[str, dict[str, Any]]] = {
@@ -106,16 +106,39 @@ class SwagV(Attribution):
     family = "supervoxel"
     variant = "ig"
 
-    def attribute(self, inputs: torch.Tensor, target=None, preset: str = "default", n_segments=_KEEP,
-                  compactness=_KEEP, gradient_weight=_KEEP, temporal_ratio=_KEEP, strict: bool = True,
-                  **params) -> AttributionResult:
+    def attribute(self, inputs: torch.Tensor, target=None, preset: str = "default",
+                  n_segments: int | str = PRESET, compactness: float | str = PRESET,
+                  gradient_weight: float | str = PRESET, temporal_ratio: float | None | str = PRESET,
+                  strict: bool = True, **params) -> AttributionResult:
+        """Supervoxels of the clip (colour, the guided-backprop map, or both), each weighted by the mean
+        guided-backprop magnitude inside it.
+
+        Args:
+            inputs: ``(B, C, T, H, W)`` clips in the model's input space.
+            target: class per clip (index, name, list); None = the predicted class.
+            preset: ``"default"`` or ``"thesis"``: the values of every parameter left at ``"preset"``.
+            n_segments, compactness, gradient_weight, temporal_ratio: override the preset's value.
+            strict: refuse models with activations guided backprop has no rule for.
+            **params: SLIC options passed to :func:`vidxai.supervoxels.slic3d` (``max_iter``, ``merge``...).
+
+        Returns:
+            :class:`AttributionResult` with ``saliency (B, T, H, W)``, ``segmentation`` (labels) and the
+            guided-backprop map as ``raw``.
+
+        Example::
+
+            res = SwagVIG(model).attribute(clips, target=3, n_segments=200)
+            res.segmentation.max()  # about 200 supervoxels per clip
+        """
         check_params(self.name, params, _SLIC_PARAMS)
         if preset not in PRESETS:
             raise InputError(f"unknown SWAG-V preset {preset!r}; choose from {', '.join(PRESETS)}")
         cfg = dict(PRESETS[preset][self.variant])
         for key, val in (("n_segments", n_segments), ("compactness", compactness),
                          ("gradient_weight", gradient_weight), ("temporal_ratio", temporal_ratio)):
-            if val is not _KEEP:
+            if isinstance(val, str) and val != PRESET:
+                raise InputError(f"{self.name}: {key} must be a number or {PRESET!r}, got {val!r}")
+            if not (isinstance(val, str) and val == PRESET):
                 if key == "compactness" and self.variant == "g":
                     raise InputError("swagv-g has no colour term: use gradient_weight, not compactness")
                 if key == "gradient_weight" and self.variant == "i":
@@ -151,16 +174,38 @@ class SwagV(Attribution):
 @methods.register("swagv-i", description="SWAG-V I: supervoxels from the clip's colour, weighted by mean "
                   "guided-backprop magnitude", family="supervoxel")
 class SwagVI(SwagV):
+    """SWAG-V I: supervoxels from the clip's colour (CIELAB), weighted by mean guided-backprop magnitude.
+
+    Example::
+
+        res = SwagVI(model).attribute(clips, target=labels)
+    """
+
     variant = "i"
 
 
 @methods.register("swagv-g", description="SWAG-V G: supervoxels from the guided-backprop map itself, weighted by "
                   "its mean", family="supervoxel")
 class SwagVG(SwagV):
+    """SWAG-V G: supervoxels from the guided-backprop map itself, weighted by its mean.
+
+    Example::
+
+        res = SwagVG(model).attribute(clips, target=labels, gradient_weight=10.0)
+    """
+
     variant = "g"
 
 
 @methods.register("swagv-ig", description="SWAG-V I+G: supervoxels from colour + guided-backprop map, weighted by "
                   "mean guided-backprop magnitude (default method)", family="supervoxel")
 class SwagVIG(SwagV):
+    """SWAG-V I+G (the default method): supervoxels from colour and the guided-backprop map, weighted by mean
+    guided-backprop magnitude.
+
+    Example::
+
+        res = SwagVIG(model).attribute(clips, target=labels, preset="thesis")
+    """
+
     variant = "ig"

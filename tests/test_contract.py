@@ -1,0 +1,136 @@
+"""The contract every registered method keeps, generated from ``vidxai.methods.list()``: a new method is tested
+the moment it registers.
+
+For each method on the shared tiny 3-D CNN (``conftest.TinyNet3D``; transformer-only methods on
+``videomae-tiny``): output shape, dtype and device; finite values; no parameter ``.grad`` written; hooks
+removed and train/eval flags and ``requires_grad`` restored, also after an exception raised inside the model;
+unknown parameters rejected with a one-line error; a batch of two equals two singles; a seed reproduces the
+map; the signature prints cleanly and the class and ``attribute()`` are documented.
+"""
+from __future__ import annotations
+
+import inspect
+
+import pytest
+import torch
+from conftest import TinyNet3D
+
+import vidxai
+from vidxai.errors import InputError, VidxaiError
+
+#: small settings so every method runs in well under a second on the tiny model
+FAST = {"integrated-gradients": {"n_steps": 4}, "smoothgrad": {"n_samples": 3}, "rise": {"n_masks": 16},
+        "lime": {"n_samples": 16, "n_segments": 8}, "kernelshap": {"n_samples": 16, "n_segments": 8},
+        "extremal-perturbation": {"iterations": 3}, "occlusion": {"window": (2, 8, 8)},
+        "feature-occlusion": {"n_segments": 8}, "jitter-cam": {"n_jitters": 2},
+        "swagv-i": {"n_segments": 8}, "swagv-g": {"n_segments": 8}, "swagv-ig": {"n_segments": 8}}
+TRANSFORMER_ONLY = {"attention-rollout", "transformer-attribution"}
+METHODS = vidxai.methods.list()
+
+
+def _params(method: str) -> dict:
+    """FAST settings the method really takes (names differ across versions: keep only accepted ones)."""
+    from vidxai.attribution.base import method_parameters
+
+    accepted = set(method_parameters(method))
+    return {k: v for k, v in FAST.get(method, {}).items() if k in accepted}
+
+
+@pytest.fixture(scope="module")
+def cnn():
+    torch.manual_seed(0)
+    return vidxai.wrap(TinyNet3D().eval(), spec=vidxai.InputSpec(num_frames=8, crop=(32, 32), short_side=32),
+                       num_classes=5)
+
+
+@pytest.fixture(scope="module")
+def transformer():
+    pytest.importorskip("transformers", reason="transformer-only methods need the 'transformers' extra")
+    torch.manual_seed(0)
+    return vidxai.models.load("videomae-tiny", weights=None)
+
+
+def _model_and_clip(method: str, request) -> tuple:
+    model = request.getfixturevalue("transformer" if method in TRANSFORMER_ONLY else "cnn")
+    n = model.spec.num_frames
+    h, w = model.spec.crop
+    clips = torch.rand(2, 3, n, h, w, generator=torch.Generator().manual_seed(1))
+    return model, clips
+
+
+def _attribute(model, method: str, clips: torch.Tensor, target, **extra):
+    cls = vidxai.methods.get(method)
+    return cls(model).attribute(clips, target=target, **{**_params(method), **extra})
+
+
+def _hooks(model: torch.nn.Module) -> int:
+    names = ("_forward_hooks", "_forward_pre_hooks", "_backward_hooks", "_backward_pre_hooks")
+    return sum(len(getattr(m, n, {}) or {}) for m in model.modules() for n in names)
+
+
+def _state(model: torch.nn.Module) -> tuple:
+    return (tuple(m.training for m in model.modules()), tuple(p.requires_grad for p in model.parameters()))
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_output_shape_dtype_device_and_no_side_effects(method, request):
+    model, clips = _model_and_clip(method, request)
+    before_state, before_hooks = _state(model), _hooks(model)
+    for p in model.parameters():
+        p.grad = None
+    res = _attribute(model, method, clips, [1, 2])
+    b, _, t, h, w = clips.shape
+    assert tuple(res.saliency.shape) == (b, t, h, w), method
+    assert res.saliency.dtype == torch.float32 and res.saliency.device == clips.device
+    assert torch.isfinite(res.saliency).all()
+    assert all(p.grad is None for p in model.parameters()), f"{method} wrote parameter gradients"
+    assert _hooks(model) == before_hooks and _state(model) == before_state
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_state_and_hooks_restored_after_an_exception(method, request):
+    """An error raised inside the model's forward (after the method set up its hooks) leaves nothing behind."""
+    model, clips = _model_and_clip(method, request)
+    before_state, before_hooks = _state(model), _hooks(model)
+    first = next(m for m in model.modules() if isinstance(m, (torch.nn.Conv3d, torch.nn.Linear)))
+
+    def boom(module, args):
+        raise RuntimeError("injected failure")
+
+    handle = first.register_forward_pre_hook(boom)
+    try:
+        with pytest.raises((RuntimeError, VidxaiError)):
+            _attribute(model, method, clips, [1, 2])
+    finally:
+        handle.remove()
+    assert _hooks(model) == before_hooks and _state(model) == before_state
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_unknown_parameter_is_a_one_line_error(method, request):
+    model, clips = _model_and_clip(method, request)
+    with pytest.raises(InputError) as info:
+        _attribute(model, method, clips[:1], 1, no_such_parameter=3)
+    assert "no_such_parameter" in str(info.value) and "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_a_batch_of_two_equals_two_singles(method, request):
+    model, clips = _model_and_clip(method, request)
+    seeded = {"seed": 0} if "seed" in inspect.signature(vidxai.methods.get(method).attribute).parameters else {}
+    both = _attribute(model, method, clips, [1, 2], **seeded).saliency
+    one = _attribute(model, method, clips[:1], [1], **seeded).saliency
+    two = _attribute(model, method, clips[1:], [2], **seeded).saliency
+    # batched least squares (LIME, KernelSHAP) differ from single ones in the last float bits: tolerance
+    # relative to the map's scale
+    scale = float(both.abs().max()) or 1.0
+    torch.testing.assert_close(both, torch.cat([one, two]), rtol=1e-4, atol=1e-4 * scale)
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_signature_and_docstrings(method):
+    cls = vidxai.methods.get(method)
+    sig = str(inspect.signature(cls.attribute))
+    assert "object at 0x" not in sig, f"{method}: a sentinel leaks into the signature: {sig}"
+    assert inspect.getdoc(cls), f"{method}: the class has no docstring"
+    assert vidxai.methods.describe(method), f"{method}: no one-line description"
