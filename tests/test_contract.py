@@ -134,3 +134,22 @@ def test_signature_and_docstrings(method):
     assert "object at 0x" not in sig, f"{method}: a sentinel leaks into the signature: {sig}"
     assert inspect.getdoc(cls), f"{method}: the class has no docstring"
     assert vidxai.methods.describe(method), f"{method}: no one-line description"
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_capabilities_are_declared_and_consistent(method):
+    """Capabilities live on the class (captum style): the benchmark, the pipeline and `vidxai methods` read them."""
+    cls = vidxai.methods.get(method)
+    caps = cls.capabilities()
+    assert caps["family"] and caps["output"] in ("pixel", "layer", "segment", "map")
+    params = inspect.signature(cls.attribute).parameters
+    assert caps["stochastic"] == ("seed" in caps["parameters"]) and caps["takes_layer"] == ("layer" in caps["parameters"])
+    assert set(p for p in params if p not in ("self", "inputs", "target", "params")) <= set(caps["parameters"])
+
+
+def test_benchmark_defaults_follow_the_declared_capabilities():
+    from vidxai.runner.benchmark import default_methods
+
+    chosen = default_methods()
+    assert "lime" not in chosen and "attention-rollout" not in chosen and "gradcam" in chosen
+    assert all(not vidxai.methods.get(m).slow and vidxai.methods.get(m).requires is None for m in chosen)

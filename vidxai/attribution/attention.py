@@ -249,6 +249,7 @@ def _clip(model: VideoModel, inputs: torch.Tensor) -> torch.Tensor:
 
 class _AttentionMethod(Attribution):
     family: ClassVar[str] = "attention"
+    requires: ClassVar[str | None] = "transformer"  # reads attention matrices: video transformers only
 
     def _finish(self, x: torch.Tensor, raw: torch.Tensor, logits, target, normalize: bool, **extras
                 ) -> AttributionResult:

@@ -51,8 +51,30 @@ class Attribution:
 
     name: ClassVar[str] = ""
     description: ClassVar[str] = ""
-    #: "gradient", "cam", "perturbation", "baseline", "supervoxel", "relevance"
+    #: "gradient", "cam", "perturbation", "baseline", "supervoxel", "relevance", "attention"
     family: ClassVar[str] = ""
+    #: many model passes per clip (sampling, sliding windows, optimisation): left out of the benchmark's default
+    #: set, and shown with a progress bar by the pipeline
+    slow: ClassVar[bool] = False
+    #: what one value of the map stands for: "pixel" (gradients, relevance), "layer" (a CAM at a layer's
+    #: resolution), "segment" (supervoxels, perturbation windows), "map" (baselines); None: from ``family``
+    output: ClassVar[str | None] = None
+    #: the kind of model the method needs (``"transformer"`` for attention methods); None: any video model
+    requires: ClassVar[str | None] = None
+
+    @classmethod
+    def capabilities(cls) -> dict[str, Any]:
+        """What the method is and needs, declared on the class or read from its ``attribute()`` signature.
+
+        Example::
+
+            vidxai.methods.get("gradcam").capabilities()
+            # {"family": "cam", "output": "layer", "slow": False, "stochastic": False, "takes_layer": True, ...}
+        """
+        params = method_parameters(cls.name) if cls.name else []
+        output = cls.output or _FAMILY_OUTPUT.get(cls.family, "map")
+        return {"family": cls.family, "output": output, "slow": cls.slow, "stochastic": "seed" in params,
+                "takes_layer": "layer" in params, "requires": cls.requires, "parameters": params}
 
     def __init__(self, model: VideoModel) -> None:
         if not isinstance(model, VideoModel):
@@ -78,6 +100,10 @@ class Attribution:
                 logits = self.model(x)
         probe = logits if logits is not None else torch.empty(x.shape[0], self.model.num_classes, device=x.device)
         return x, self.model.resolve_targets(target, probe), logits
+
+
+_FAMILY_OUTPUT = {"gradient": "pixel", "relevance": "pixel", "cam": "layer", "attention": "layer",
+                  "supervoxel": "segment", "perturbation": "segment", "baseline": "map"}
 
 
 def _param_dtype(model: nn.Module) -> torch.dtype:
@@ -194,9 +220,12 @@ def method_parameters(method: str) -> list[str]:
         seen.add(cls)
         todo += cls.__subclasses__()
         if cls.name == method:
-            sig = inspect.signature(cls.attribute)
-            return [p.name for p in sig.parameters.values() if p.name not in ("self", "inputs", "target")
-                    and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+            # a preset method's settings are the parameters of the _attribute() it hands them to
+            funcs = [cls.attribute] + ([cls._attribute] if hasattr(cls, "_attribute") else [])
+            names = [p.name for f in funcs for p in inspect.signature(f).parameters.values()
+                     if p.name not in ("self", "inputs", "target")
+                     and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+            return list(dict.fromkeys(names))
     return []
 
 

@@ -454,6 +454,8 @@ class GuidedGradCAM(CAMBase):
     activations guided backprop has no rule for (see :mod:`vidxai.attribution.guided`).
     """
 
+    output = "pixel"  # guided backprop times the CAM: pixel detail
+
     variant = "gradcam"
     accepted = (*CAMBase.accepted, "reduction", "strict")
 

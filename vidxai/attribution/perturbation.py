@@ -147,6 +147,8 @@ class Occlusion(Attribution):
     captum's ``Occlusion`` with a sliding window of shape ``(C, t, h, w)``.
     """
 
+    slow = True
+
     def attribute(self, inputs: torch.Tensor, target=None, window=(4, 16, 16), stride=(2, 8, 8), fill: str = "blur",
                   value: float = 0.0, output: str = "logit", chunk_size: int | str = "auto", seed: int = 0,
                   progress: bool = False, **params) -> AttributionResult:
@@ -207,6 +209,8 @@ class RISE(Attribution):
     expectation this differs from the paper's estimator only by a constant (masks are uniform on average), but
     its variance is far lower, so fewer masks give the same ranking of voxels. ``centre=False`` is the paper's.
     """
+
+    slow = True
 
     def attribute(self, inputs: torch.Tensor, target=None, n_masks: int = 500, grid=(4, 7, 7), p: float = 0.5,
                   fill: str = "blur", output: str = "prob", centre: bool = True, chunk_size: int = 32,
@@ -377,6 +381,8 @@ class ExtremalPerturbation(PresetMixin, Attribution):
     momentum 0.9): TorchRay's 0.01 with dampening 0.9 is a different parametrisation of the step.
     Masks start at 0.5 everywhere, so the result is deterministic and ``seed`` has no effect.
     """
+
+    slow = True
 
     presets = EXTREMAL_PRESETS
 

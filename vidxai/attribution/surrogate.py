@@ -187,6 +187,8 @@ class Lime(FeatureMethod):
     """LIME (Ribeiro et al. 2016, "Why Should I Trust You?") with supervoxels as features (``n_samples``
     coalitions; weights :func:`lime_kernel` of the cosine distance, kernel width 0.25, as ``lime_image``)."""
 
+    slow = True
+
     def samples(self, k, n, gen, kernel_width):
         return lime_samples(k, n, gen, kernel_width)
 
@@ -195,6 +197,8 @@ class Lime(FeatureMethod):
                   family="perturbation")
 class KernelShap(FeatureMethod):
     """KernelSHAP (Lundberg & Lee 2017) over supervoxels; exact Shapley values when ``2^K <= n_samples``."""
+
+    slow = True
 
     def samples(self, k, n, gen, kernel_width):
         return shapley_kernel_samples(k, n, gen)
@@ -213,6 +217,8 @@ class FeatureOcclusion(FeatureMethod):
     Params (besides those of the feature methods): ``sets`` (default True): also search the deleting and
     restoring sets (about 2k more forwards); ``sets=False`` gives the single-feature drops only, like captum's
     ``FeatureAblation`` (the sets are then None)."""
+
+    slow = True
 
     extra_params = {"sets": True}
 

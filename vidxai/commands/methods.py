@@ -28,11 +28,17 @@ def run(args: argparse.Namespace) -> int:
     rows = []
     for name in methods.list():
         cls = methods.get(name)
-        rows.append({"name": name, "family": getattr(cls, "family", "") or "-",
-                     "description": methods.describe(name), "default": name == default})
+        caps = cls.capabilities() if hasattr(cls, "capabilities") else {"family": getattr(cls, "family", "")}
+        rows.append({"name": name, "description": methods.describe(name), "default": name == default, **caps})
     if args.json:
         print(json.dumps(rows, indent=2))
     else:
-        table([[r["name"] + (" *" if r["default"] else ""), r["family"], r["description"]] for r in rows],
-              header=["method", "family", "description"])
+        def notes(r: dict) -> str:
+            return ", ".join(k for k in ("slow", "stochastic", "takes_layer") if r.get(k)).replace("takes_layer", "takes a layer") + (
+                f"{', ' if any(r.get(k) for k in ('slow', 'stochastic', 'takes_layer')) else ''}needs a {r['requires']}"
+                if r.get("requires") else "")
+
+        table([[r["name"] + (" *" if r["default"] else ""), r["family"] or "-", r.get("output") or "-",
+                notes(r) or "-", r["description"]] for r in rows],
+              header=["method", "family", "map", "notes", "description"])
     return 0

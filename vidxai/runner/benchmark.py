@@ -47,8 +47,6 @@ RANKED = (
 )
 REPORTED = (("sanity_correlation", "sanity corr.", False), ("seconds_per_clip", "s / clip", False))
 
-#: Methods too slow for a default CPU benchmark; pass them explicitly with ``methods=``.
-SLOW_BY_DEFAULT = ("extremal-perturbation", "kernelshap", "lime", "rise", "feature-occlusion", "occlusion")
 
 
 @dataclass
@@ -66,9 +64,11 @@ class BenchmarkSettings:
 
 
 def default_methods() -> list[str]:
+    """Every method that runs on any model in CPU minutes: not ``slow`` (declared on the method's class) and not
+    limited to one kind of model (attention methods need a transformer); pass others with ``methods=``."""
     from .. import methods
 
-    return [m for m in methods.list() if m not in SLOW_BY_DEFAULT]
+    return [m for m in methods.list() if not methods.get(m).slow and methods.get(m).requires is None]
 
 
 def _config(s: BenchmarkSettings, methods: Sequence[MethodSpec], model: dict, task: str, name: str,
