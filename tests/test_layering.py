@@ -47,12 +47,7 @@ ALLOWED_UPWARD: dict[tuple[str, str], str] = {
 }
 
 #: (importing module, "module.name") -> why a private name is still imported across modules.
-ALLOWED_PRIVATE: dict[tuple[str, str], str] = {
-    ("vidxai.attribution.jitter", "vidxai.attribution.cam._pool_dims"):
-        "jitter reuses CAM's pooling dims; cam.py should make it public (attribution is not ours to edit yet)",
-    ("vidxai.attribution.lrp", "vidxai.attribution.guided._clamp_is_relu"):
-        "LRP reuses guided backprop's ReLU test; guided.py should make it public",
-}
+ALLOWED_PRIVATE: dict[tuple[str, str], str] = {}
 
 #: building blocks whose home is vidxai.core: (module of an old copy, name) -> the core function. Outside the
 #: old copy's own package, importing the old copy is a violation (import the core one).

@@ -47,7 +47,7 @@ LayerSpec = str | nn.Module | Sequence[str | nn.Module] | None
 # ------------------------------------------------------------------------------------------------------------
 # the rank-agnostic core
 # ------------------------------------------------------------------------------------------------------------
-def _pool_dims(acts: torch.Tensor, weighting: str) -> tuple[int, ...]:
+def pool_dims(acts: torch.Tensor, weighting: str) -> tuple[int, ...]:
     """Dims the channel weights are pooled over: all spatial dims, or only the last two (H', W')."""
     if weighting not in WEIGHTINGS:
         raise InputError(f"unknown CAM weighting {weighting!r}; choose from {', '.join(WEIGHTINGS)}")
@@ -76,7 +76,7 @@ def cam_weights(acts: torch.Tensor, grads: torch.Tensor, variant: str = "gradcam
     Returns:
         ``(B, K, 1, ..., 1)`` for global weighting, ``(B, K, T', 1, 1)`` per slice.
     """
-    dims = _pool_dims(acts, weighting)
+    dims = pool_dims(acts, weighting)
     if variant == "gradcam":
         return grads.mean(dim=dims, keepdim=True)
     if variant == "gradcam++":
@@ -395,7 +395,7 @@ class CAMBase(Attribution):
         if not self.uses_weighting and weighting != "global":
             raise InputError(f"method {self.name!r} weights every position by its own gradient; "
                              f"weighting={weighting!r} does not apply")
-        _pool_dims(torch.empty(1, 1, 1, 1), weighting)  # validate the name before any forward pass
+        pool_dims(torch.empty(1, 1, 1, 1), weighting)  # validate the name before any forward pass
         x = check_input(self.model, inputs)
         layers = resolve_layers(self.model, layer)
         raws, logits, target = layer_cams(self.model, x, target, layers, self.variant, weighting, relu, reshape,

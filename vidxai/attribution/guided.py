@@ -103,7 +103,7 @@ def _is_zero(v) -> bool:
     return isinstance(v, (int, float)) and v == 0
 
 
-def _clamp_is_relu(func, args, kwargs) -> bool:
+def clamp_is_relu(func, args, kwargs) -> bool:
     """True for ``clamp(x, min=0)`` / ``clamp_min(x, 0)`` with no upper bound."""
     rest = list(args[1:])
     if func in (torch.clamp_min, torch.Tensor.clamp_min, torch.clamp_min_, torch.Tensor.clamp_min_):
@@ -131,7 +131,7 @@ class _GuidedMode(TorchFunctionMode):
         if func in _RELU_INPLACE:
             self.guided_calls += 1
             return guided_relu(args[0], True)
-        if (func in _CLAMP_OUT or func in _CLAMP_INPLACE) and _clamp_is_relu(func, args, kwargs):
+        if (func in _CLAMP_OUT or func in _CLAMP_INPLACE) and clamp_is_relu(func, args, kwargs):
             self.guided_calls += 1
             return guided_relu(args[0], func in _CLAMP_INPLACE)
         if func in _UNGUIDABLE_FUNCS:

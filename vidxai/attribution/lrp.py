@@ -43,7 +43,7 @@ from torch.overrides import TorchFunctionMode
 from .. import methods
 from ..errors import InputError, UnsupportedModelError
 from .base import Attribution, AttributionResult, check_params, model_state, reduce_channels, target_scores
-from .guided import _clamp_is_relu
+from .guided import clamp_is_relu
 
 __all__ = ["LRPEpsilon", "LRPAlphaBeta", "LRPZPlus", "lrp_relevance", "LRPRule", "unsupported_lrp_modules"]
 
@@ -337,7 +337,7 @@ class _LRPMode(TorchFunctionMode):
             return self._rule_call(_LinearOp(name, apply, nonneg=True), [args[0]])
         if name in _ADD or name in _SUB or name in _MUL or name in _DIV:
             return self._arithmetic(func, name, args, kwargs)
-        if name in ("clamp", "clip", "clamp_min", "clamp_", "clip_", "clamp_min_") and _clamp_is_relu(func, args, kwargs):
+        if name in ("clamp", "clip", "clamp_min", "clamp_", "clip_", "clamp_min_") and clamp_is_relu(func, args, kwargs):
             return func(*args, **kwargs)
         if name in ("max", "amax") and len([t for t in tensors if _graph(t)]) > 1:
             raise UnsupportedModelError(f"LRP has no rule for an element-wise {name} of two activations")
