@@ -153,3 +153,26 @@ def test_benchmark_defaults_follow_the_declared_capabilities():
     chosen = default_methods()
     assert "lime" not in chosen and "attention-rollout" not in chosen and "gradcam" in chosen
     assert all(not vidxai.methods.get(m).slow and vidxai.methods.get(m).requires is None for m in chosen)
+
+
+def test_metric_directions_are_declared_once_on_the_metrics():
+    """The benchmark's ranking directions come from the metric classes (vidxai.metrics.REGISTRY), and every
+    metric a run config can name is registered."""
+    from vidxai import metrics
+    from vidxai.runner.benchmark import RANKED, REPORTED
+
+    for key, _, higher in RANKED + REPORTED:
+        if key in metrics.RESULT_KEYS:
+            assert higher == metrics.higher_is_better(key), key
+    assert metrics.higher_is_better("deletion_auc") is False and metrics.higher_is_better("insertion_auc") is True
+    assert metrics.higher_is_better("pointing.pointing_game") is True
+    for name, acc in metrics.REGISTRY.items():
+        assert acc.name in acc.directions, name  # the primary score has a direction
+        assert acc.higher_is_better == acc.directions[acc.name], name
+    from vidxai.runner.config import parse_config
+
+    for name in ("deletion", "localization", "pointing", "temporal"):
+        assert name in metrics.REGISTRY
+    parse_config({"name": "x", "model": {"name": "synthetic-tiny"}, "dataset": {"type": "synthetic", "num_clips": 2},
+                  "methods": ["centre"], "evaluate": {k: {} for k in ("deletion", "localization", "pointing",
+                                                                          "temporal")}})
