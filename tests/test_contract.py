@@ -176,3 +176,17 @@ def test_metric_directions_are_declared_once_on_the_metrics():
     parse_config({"name": "x", "model": {"name": "synthetic-tiny"}, "dataset": {"type": "synthetic", "num_clips": 2},
                   "methods": ["centre"], "evaluate": {k: {} for k in ("deletion", "localization", "pointing",
                                                                           "temporal")}})
+
+
+def test_dataset_types_come_from_a_registry():
+    from vidxai.errors import ConfigError
+    from vidxai.runner.datasets import DATASETS, build_dataset
+
+    assert {"synthetic", "ucf101_24", "kinetics400", "ucf101", "folder"} <= set(DATASETS.names())
+    with pytest.raises(ConfigError, match="unknown dataset type 'kinetcs400'; did you mean 'kinetics400'"):
+        build_dataset({"type": "kinetcs400"}, None)
+    DATASETS.register("contract-test", lambda opts, spec, names: ("built", opts))
+    try:
+        assert build_dataset({"type": "contract-test", "n": 2}, None) == ("built", {"n": 2})
+    finally:
+        DATASETS._items.pop("contract-test")

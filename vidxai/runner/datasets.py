@@ -8,7 +8,8 @@ from typing import Any
 
 import torch
 
-from ..errors import ConfigError
+from ..errors import ConfigError, UnknownNameError
+from ..registry import Registry
 
 
 class SyntheticClips(torch.utils.data.Dataset):
@@ -35,31 +36,59 @@ class SyntheticClips(torch.utils.data.Dataset):
                 "action_interval": (int(item["action_start"]), int(item["action_end"]))}
 
 
+def _synthetic(opts: dict[str, Any], spec, class_names):
+    return SyntheticClips(spec, **opts)
+
+
+def _ucf101_24(opts: dict[str, Any], spec, class_names):
+    from ..data.ucf101_24 import UCF101_24
+
+    return UCF101_24(_path(opts, "videos"), _path(opts, "annotations"), spec,
+                     split_list=opts.get("split_list"), clip_len=int(opts.get("clip_len", spec.num_frames)),
+                     stride=int(opts.get("stride", 8)), multi_actor=opts.get("multi_actor", "overlap"),
+                     limit=opts.get("limit"))
+
+
+def _kinetics400(opts: dict[str, Any], spec, class_names):
+    from ..data.video_datasets import Kinetics400
+
+    return Kinetics400(_path(opts, "root"), spec, csv_file=opts.get("csv"), split=opts.get("split"))
+
+
+def _ucf101(opts: dict[str, Any], spec, class_names):
+    from ..data.video_datasets import UCF101
+
+    return UCF101(_path(opts, "root"), spec, _path(opts, "split_file"), _path(opts, "class_index"))
+
+
+def _folder(opts: dict[str, Any], spec, class_names):
+    from ..data.video_datasets import VideoFolder
+
+    return VideoFolder(_path(opts, "root"), spec, class_names=opts.get("class_names") or class_names)
+
+
+class UnknownDatasetTypeError(UnknownNameError):
+    kind = "dataset type"
+
+
+#: ``dataset: {type: NAME, ...}`` -> builder(options, spec, class_names). Register your own with
+#: ``DATASETS.register("mine", fn)``, or name a builder in the config (``dataset: {builder: "pkg.mod:fn"}``).
+DATASETS: Registry = Registry("dataset type", UnknownDatasetTypeError)
+for _name, _fn in (("synthetic", _synthetic), ("ucf101_24", _ucf101_24), ("kinetics400", _kinetics400),
+                   ("ucf101", _ucf101), ("folder", _folder)):
+    DATASETS.register(_name, _fn)
+
+
 def build_dataset(cfg: dict[str, Any], spec, class_names=None):
-    """Instantiate ``cfg['type']`` in synthetic | ucf101_24 | kinetics400 | ucf101 | folder."""
+    """Instantiate ``cfg['type']`` from :data:`DATASETS` (synthetic, ucf101_24, kinetics400, ucf101, folder)."""
     if "builder" in cfg:  # your own dataset: builder(spec=..., class_names=..., **options) -> Dataset
         fn = import_object(cfg["builder"], "dataset builder")
         return fn(spec=spec, class_names=class_names, **{k: v for k, v in cfg.items() if k not in ("builder", "type")})
-    kind = cfg["type"]
-    opts = {k: v for k, v in cfg.items() if k != "type"}
-    if kind == "synthetic":
-        return SyntheticClips(spec, **opts)
-    if kind == "ucf101_24":
-        from ..data.ucf101_24 import UCF101_24
-
-        return UCF101_24(_path(opts, "videos"), _path(opts, "annotations"), spec,
-                         split_list=opts.get("split_list"), clip_len=int(opts.get("clip_len", spec.num_frames)),
-                         stride=int(opts.get("stride", 8)), multi_actor=opts.get("multi_actor", "overlap"),
-                         limit=opts.get("limit"))
-    from ..data import video_datasets as vd
-
-    if kind == "kinetics400":
-        return vd.Kinetics400(_path(opts, "root"), spec, csv_file=opts.get("csv"), split=opts.get("split"))
-    if kind == "ucf101":
-        return vd.UCF101(_path(opts, "root"), spec, _path(opts, "split_file"), _path(opts, "class_index"))
-    if kind == "folder":
-        return vd.VideoFolder(_path(opts, "root"), spec, class_names=opts.get("class_names") or class_names)
-    raise ConfigError(f"unknown dataset type {kind!r}; use synthetic, ucf101_24, kinetics400, ucf101 or folder")
+    try:
+        build = DATASETS.get(cfg["type"])
+    except UnknownNameError as e:
+        raise ConfigError(str(e)) from None
+    return build({k: v for k, v in cfg.items() if k != "type"}, spec, class_names)
 
 
 def _path(opts: dict[str, Any], key: str) -> Path:
