@@ -190,3 +190,16 @@ def test_dataset_types_come_from_a_registry():
         assert build_dataset({"type": "contract-test", "n": 2}, None) == ("built", {"n": 2})
     finally:
         DATASETS._items.pop("contract-test")
+
+
+def test_a_registered_dataset_type_passes_the_config_schema():
+    from vidxai.runner.config import parse_config
+    from vidxai.runner.datasets import DATASETS
+
+    DATASETS.register("contract-schema", lambda opts, spec, names: None)
+    try:
+        cfg = parse_config({"name": "x", "model": {"name": "synthetic-tiny"}, "methods": ["centre"],
+                            "dataset": {"type": "contract-schema", "anything": 1}})
+        assert cfg.dataset["type"] == "contract-schema"
+    finally:
+        DATASETS._items.pop("contract-schema")

@@ -212,8 +212,12 @@ def dataset(value: Any, path: str) -> None:
         check_keys(value, ("type", "builder", *sorted({k for ks in DATASET_KEYS.values() for k in ks})), path)
         raise SchemaError(_join(path, "type"), f"missing required key (one of {', '.join(DATASET_KEYS)}, or a "
                                                 "'builder': 'module:function')")
-    choice(tuple(DATASET_KEYS))(value["type"], _join(path, "type"))
+    from .datasets import DATASETS
+
+    choice(tuple(DATASETS.names()))(value["type"], _join(path, "type"))
     kind = value["type"]
+    if kind not in DATASET_KEYS:  # a type registered by the user: its builder checks its own options
+        return
     check_keys(value, ("type", *DATASET_KEYS[kind]), path, what=f"dataset type {kind}")
     ints = {"num_clips": 1, "seed": 0, "num_frames": 1, "size": 1, "clip_len": 1, "stride": 1, "limit": 1}
     for key, v in value.items():
