@@ -397,3 +397,30 @@ def test_gradcam_matches_captum_on_zoo_models(name, size):
     torch.testing.assert_close(res.raw, ref[:, 0], rtol=1e-5, atol=1e-5 * float(ref.abs().max()))
     torch.testing.assert_close(res.saliency, up, rtol=1e-5, atol=1e-5 * float(up.abs().max()))
     assert _count_hooks(model) == 0 and all(p.grad is None for p in model.parameters())
+
+
+def test_a_new_cam_variant_is_one_small_override():
+    """Adding a CAM variant (as in pytorch-grad-cam) is one subclass overriding the weight step: it registers
+    itself as a variant, runs through the shared CAM pipeline, and jitter-cam can use it."""
+    from conftest import TinyNet3D
+
+    from vidxai.attribution.cam import CAM_VARIANTS, GradCAM, cam_weights
+
+    class AbsGradCAM(GradCAM):
+        variant = "test-abs-gradcam"
+
+        @staticmethod
+        def channel_weights(acts, grads, dims, eps=0.0):
+            return grads.abs().mean(dim=dims, keepdim=True)
+
+    try:
+        acts, grads = torch.rand(2, 3, 2, 4, 4), torch.randn(2, 3, 2, 4, 4)
+        assert torch.equal(cam_weights(acts, grads, "test-abs-gradcam"), grads.abs().mean(dim=(2, 3, 4), keepdim=True))
+        model = vidxai.wrap(TinyNet3D().eval(), spec=vidxai.InputSpec(num_frames=8, crop=(32, 32)), num_classes=5)
+        x = torch.rand(1, 3, 8, 32, 32)
+        res = AbsGradCAM(model).attribute(x, target=1)
+        assert res.saliency.shape == (1, 8, 32, 32) and torch.isfinite(res.saliency).all()
+        jit = vidxai.methods.get("jitter-cam")(model).attribute(x, target=1, cam="test-abs-gradcam")
+        assert jit.saliency.shape == (1, 8, 32, 32)
+    finally:
+        CAM_VARIANTS.pop("test-abs-gradcam", None)

@@ -36,8 +36,9 @@ from ..models.base import VideoModel
 from .base import (ActivationRecorder, Attribution, AttributionResult, check_params, model_state, normalize_maps,
                    reduce_channels, target_scores, upsample_to)
 
-#: CAM variants computed by :func:`cam_from_gradients`.
-VARIANTS = ("gradcam", "gradcam++", "xgradcam", "layercam")
+#: CAM variant name -> the class that computes it (each variant is one small override of
+#: :meth:`CAMBase.channel_weights` or :meth:`CAMBase.cam_map`; filled as the classes below are defined).
+CAM_VARIANTS: dict[str, type] = {}
 WEIGHTINGS = ("global", "per_slice")
 REFERENCES = ("none", "constant", "auto")
 
@@ -76,22 +77,14 @@ def cam_weights(acts: torch.Tensor, grads: torch.Tensor, variant: str = "gradcam
     Returns:
         ``(B, K, 1, ..., 1)`` for global weighting, ``(B, K, T', 1, 1)`` per slice.
     """
-    dims = pool_dims(acts, weighting)
-    if variant == "gradcam":
-        return grads.mean(dim=dims, keepdim=True)
-    if variant == "gradcam++":
-        g2 = grads.pow(2)
-        g3 = g2 * grads
-        sum_a = acts.sum(dim=dims, keepdim=True)
-        denom = 2 * g2 + sum_a * g3 + eps
-        # alpha = g^2 / (2 g^2 + sum(A) g^3); positions with zero gradient (or a zero denominator) get alpha 0.
-        safe = torch.where(denom != 0, denom, torch.ones_like(denom))
-        alpha = torch.where((grads != 0) & (denom != 0), g2 / safe, torch.zeros_like(g2))
-        return (alpha * grads.clamp_min(0)).sum(dim=dims, keepdim=True)
-    if variant == "xgradcam":
-        sum_a = acts.sum(dim=dims, keepdim=True)
-        return (grads * acts).sum(dim=dims, keepdim=True) / (sum_a + 1e-7)
-    raise InputError(f"unknown CAM variant {variant!r}; choose from {', '.join(VARIANTS)}")
+    return _variant_class(variant).channel_weights(acts, grads, pool_dims(acts, weighting), eps)
+
+
+def _variant_class(variant: str) -> type:
+    try:
+        return CAM_VARIANTS[variant]
+    except KeyError:
+        raise InputError(f"unknown CAM variant {variant!r}; choose from {', '.join(CAM_VARIANTS)}") from None
 
 
 def cam_from_gradients(acts: torch.Tensor, grads: torch.Tensor, variant: str = "gradcam",
@@ -107,10 +100,7 @@ def cam_from_gradients(acts: torch.Tensor, grads: torch.Tensor, variant: str = "
         raise ShapeError(f"CAM needs activations and gradients of the same shape (B, K, *S), got "
                          f"{tuple(acts.shape)} and {tuple(grads.shape)}")
     combined = acts if reference is None else acts - reference
-    if variant == "layercam":
-        cam = (grads.clamp_min(0) * combined).sum(dim=1)
-    else:
-        cam = (cam_weights(acts, grads, variant, weighting, eps) * combined).sum(dim=1)
+    cam = _variant_class(variant).cam_map(acts, grads, combined, pool_dims(acts, weighting), eps)
     return cam.clamp_min(0) if relu else cam
 
 
@@ -378,6 +368,24 @@ class CAMBase(Attribution):
     accepted: ClassVar[tuple[str, ...]] = ("layer", "weighting", "relu", "normalize", "pathway_weights", "reshape",
                                            "reference")
 
+    def __init_subclass__(cls, **kwargs) -> None:
+        super().__init_subclass__(**kwargs)
+        if "channel_weights" in cls.__dict__ or "cam_map" in cls.__dict__:  # a class that defines a variant
+            CAM_VARIANTS[cls.variant] = cls
+
+    @staticmethod
+    def channel_weights(acts: torch.Tensor, grads: torch.Tensor, dims: tuple[int, ...], eps: float = 0.0
+                        ) -> torch.Tensor:
+        """The variant's channel weights ``(B, K, 1...)`` from activations and gradients ``(B, K, *S)``, pooled
+        over ``dims``: the one step a CAM variant overrides (pytorch-grad-cam's ``get_cam_weights``)."""
+        raise NotImplementedError
+
+    @classmethod
+    def cam_map(cls, acts: torch.Tensor, grads: torch.Tensor, combined: torch.Tensor, dims: tuple[int, ...],
+                eps: float = 0.0) -> torch.Tensor:
+        """The CAM ``(B, *S)``: channel weights times the (reference-corrected) activations ``combined``."""
+        return (cls.channel_weights(acts, grads, dims, eps) * combined).sum(dim=1)
+
     def resolve_reference(self, reference: str) -> str:
         """``"none"`` or ``"constant"`` for ``reference`` in ``none | constant | auto``."""
         if reference not in REFERENCES:
@@ -411,36 +419,79 @@ class CAMBase(Attribution):
 @methods.register("gradcam", description="Grad-CAM: mean-gradient channel weights x activations of a conv layer, "
                   "upsampled (global or per-time-slice weights)", family="cam")
 class GradCAM(CAMBase):
-    """Grad-CAM (Selvaraju et al. 2017) for 3-D, 2-D and multi-pathway networks."""
+    """Grad-CAM (Selvaraju et al. 2017) for 3-D, 2-D and multi-pathway networks.
+
+    Example::
+
+        res = GradCAM(model).attribute(clips, target=labels, layer="Mixed_5c", weighting="per_slice")
+    """
 
     variant = "gradcam"
+
+    @staticmethod
+    def channel_weights(acts, grads, dims, eps=0.0):
+        return grads.mean(dim=dims, keepdim=True)  # the mean gradient of each channel
 
 
 @methods.register("gradcam++", description="Grad-CAM++: alpha-weighted positive gradients as channel weights",
                   family="cam")
 class GradCAMPlusPlus(CAMBase):
-    """Grad-CAM++ (Chattopadhay et al. 2018)."""
+    """Grad-CAM++ (Chattopadhay et al. 2018): alpha-weighted positive gradients (eq. 19, exponential score).
+
+    Example::
+
+        res = GradCAMPlusPlus(model).attribute(clips, target=labels)
+    """
 
     variant = "gradcam++"
     positive_weights = True
+
+    @staticmethod
+    def channel_weights(acts, grads, dims, eps=0.0):
+        g2 = grads.pow(2)
+        g3 = g2 * grads
+        denom = 2 * g2 + acts.sum(dim=dims, keepdim=True) * g3 + eps
+        # alpha = g^2 / (2 g^2 + sum(A) g^3); positions with zero gradient (or a zero denominator) get alpha 0.
+        safe = torch.where(denom != 0, denom, torch.ones_like(denom))
+        alpha = torch.where((grads != 0) & (denom != 0), g2 / safe, torch.zeros_like(g2))
+        return (alpha * grads.clamp_min(0)).sum(dim=dims, keepdim=True)
 
 
 @methods.register("xgradcam", description="XGrad-CAM: activation-normalised gradient x activation channel weights",
                   family="cam")
 class XGradCAM(CAMBase):
-    """XGrad-CAM (Fu et al. 2020)."""
+    """XGrad-CAM (Fu et al. 2020): activation-weighted gradient sum over the activation sum.
+
+    Example::
+
+        res = XGradCAM(model).attribute(clips, target=labels)
+    """
 
     variant = "xgradcam"
+
+    @staticmethod
+    def channel_weights(acts, grads, dims, eps=0.0):
+        return (grads * acts).sum(dim=dims, keepdim=True) / (acts.sum(dim=dims, keepdim=True) + 1e-7)
 
 
 @methods.register("layercam", description="Layer-CAM: each position weighted by its own positive gradient",
                   family="cam")
 class LayerCAM(CAMBase):
-    """Layer-CAM (Jiang et al. 2021); useful on earlier, higher-resolution layers."""
+    """Layer-CAM (Jiang et al. 2021): every position weighted by its own positive gradient; useful on earlier,
+    higher-resolution layers.
+
+    Example::
+
+        res = LayerCAM(model).attribute(clips, target=labels, layer="Mixed_3c")
+    """
 
     variant = "layercam"
     uses_weighting = False
     positive_weights = True
+
+    @classmethod
+    def cam_map(cls, acts, grads, combined, dims, eps=0.0):
+        return (grads.clamp_min(0) * combined).sum(dim=1)
 
 
 @methods.register("guided-gradcam", description="Guided Grad-CAM: guided backprop (max |.| over colour) x Grad-CAM",
@@ -476,6 +527,9 @@ class GuidedGradCAM(CAMBase):
         extras = dict(cam.extras, gradcam=cam.saliency)
         return AttributionResult(saliency, raw=cam.raw, logits=cam.logits, extras=extras)
 
+
+#: the registered CAM variants (jitter-cam and the tests read this)
+VARIANTS = tuple(CAM_VARIANTS)
 
 __all__ = ["cam_weights", "cam_from_gradients", "layer_gradients", "layer_cams", "resolve_layers", "assemble",
            "to_volume", "LeafRecorder", "CAMBase", "GradCAM", "GradCAMPlusPlus", "XGradCAM", "LayerCAM",

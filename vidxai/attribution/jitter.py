@@ -33,7 +33,7 @@ from tqdm.auto import tqdm
 from .. import methods
 from ..errors import InputError
 from .base import Attribution, AttributionResult, check_params, normalize_maps
-from .cam import VARIANTS, Reshape, pool_dims, assemble, check_input, layer_cams, resolve_layers
+from .cam import CAM_VARIANTS, Reshape, assemble, check_input, layer_cams, pool_dims, resolve_layers
 
 __all__ = ["JitterCAM", "jitter_grid"]
 
@@ -119,8 +119,8 @@ class JitterCAM(Attribution):
                   **params) -> AttributionResult:
         check_params(self.name, params, ["cam", "shifts", "temporal_shifts", "scale", "layer", "weighting", "relu",
                                          "normalize", "pathway_weights", "reshape", "chunk_size", "progress"])
-        if cam not in VARIANTS:
-            raise InputError(f"unknown CAM {cam!r} for jitter-cam; choose from {', '.join(VARIANTS)}")
+        if cam not in CAM_VARIANTS:
+            raise InputError(f"unknown CAM {cam!r} for jitter-cam; choose from {', '.join(CAM_VARIANTS)}")
         pool_dims(torch.empty(1, 1, 1, 1), weighting)
         if cam == "layercam" and weighting != "global":
             raise InputError(f"layercam weights every position by its own gradient; weighting={weighting!r} "
