@@ -120,3 +120,17 @@ def test_default_method_is_swagv_ig():
     assert vidxai.methods.default_method() == "swagv-ig"
     for name in ("swagv-i", "swagv-g", "swagv-ig"):
         assert name in vidxai.methods.list()
+
+
+def test_swag_takes_the_exact_slic_mode():
+    """`mode="exact"` (scikit-image's slic step by step) reaches slic3d through SWAG-V's SLIC parameters (it was
+    an unknown parameter; tools/bench_slic_modes.py had to patch a private tuple)."""
+    import vidxai
+
+    model = vidxai.models.load("synthetic-tiny")
+    x = torch.rand(1, 3, 16, 112, 112, generator=torch.Generator().manual_seed(0))
+    cls = vidxai.methods.get("swagv-i")
+    exact = cls(model).attribute(x, target=0, n_segments=20, mode="exact")
+    fast = cls(model).attribute(x, target=0, n_segments=20)
+    assert exact.segmentation.shape == fast.segmentation.shape == (1, 16, 112, 112)
+    assert not torch.equal(exact.segmentation, fast.segmentation)

@@ -20,8 +20,8 @@ Sections (measured here, never estimated; every finished unit is appended to a r
 - ``localization``: weak localisation (value / mean / energy, calibrated and oracle thresholds) and the pointing
   game on an evenly spread subset of bench_real.py's real UCF101-24 clips (``--loc-clips``).
 
-SWAG-V does not take ``mode`` among its SLIC parameters (``vidxai.attribution.swag._SLIC_PARAMS``), so this
-tool adds it to that tuple in its own process; everything else is the library's SWAG-V code path.
+SWAG-V passes ``mode`` on to :func:`vidxai.supervoxels.slic3d` like its other SLIC parameters, so every step
+is the library's SWAG-V code path.
 
     .venv/bin/python tools/bench_slic_modes.py                      # deletion + localisation (CPU: about 1 hour)
     .venv/bin/python tools/bench_slic_modes.py --quick              # smoke: 1 clip, swagv-i, 4 steps, 112 px
@@ -63,14 +63,6 @@ SETTINGS = {
     "quick": {"clips": ["videos/mmaction2/demo.mp4"], "methods": ["swagv-i"], "steps": 4, "crop": 112,
               "baseline": "zero", "loc_clips": 2},
 }
-
-
-def allow_mode() -> None:
-    """Let SWAG-V pass ``mode`` on to :func:`vidxai.supervoxels.slic3d` (it is not among its SLIC parameters)."""
-    from vidxai.attribution import swag
-
-    if "mode" not in swag._SLIC_PARAMS:
-        swag._SLIC_PARAMS = (*swag._SLIC_PARAMS, "mode")
 
 
 def explain(model, x: torch.Tensor, method: str, config: str, target):
@@ -238,8 +230,8 @@ def render(s: dict, real: dict | None) -> str:
     mach = s["machine"]
     lines = ["# Fast vs exact SLIC under SWAG-V (real data, pretrained I3D)", "",
              f"Measured by `tools/bench_slic_modes.py{' --quick' if s['mode'] == 'quick' else ''}` with {s['model']} "
-             f"on {mach['cpus']} shared CPU cores (torch threads: {mach['torch_threads']}, torch {mach['torch']}, "
-             "`nice -n 15`); 1-minute load average "
+             f"on {mach['cpus']} shared CPU cores (torch threads: {mach['torch_threads']}, torch {mach['torch']}); "
+             "1-minute load average "
              + (f"{mach['load_average_start'][0]:.2f} before and {mach['load_average_end'][0]:.2f} after the run, "
                 if not mach.get("report_only") else "")
              + (f"{mach['load_while_measuring'][0]:.1f}-{mach['load_while_measuring'][1]:.1f} while measuring "
@@ -247,9 +239,8 @@ def render(s: dict, real: dict | None) -> str:
              + "(other engineers' work shared the machine). Settings compared, everything else SWAG-V's defaults "
              "(K = 120, I: wc = 10, I+G: wc = 20, wg = 9, G: wg = 10):", ""]
     lines += [f"- `{c}`: {CONFIG_TEXT[c]}, SWAG-V parameters `{json.dumps(s['configs'][c])}`" for c in configs]
-    lines += ["", "SWAG-V does not accept `mode` among its SLIC parameters (`vidxai/attribution/swag.py`, "
-              "`_SLIC_PARAMS`), so the tool adds it to that tuple in its own process; every other step is the "
-              "library's SWAG-V.", ""]
+    lines += ["", "SWAG-V takes `mode` like its other SLIC parameters (`--param swagv-ig:mode=exact`); every step "
+              "is the library's SWAG-V.", ""]
     st = s["settings"]
     if s["deletion"]:
         lines += ["## Deletion and insertion", "",
@@ -395,7 +386,6 @@ def main(argv=None) -> int:
         cfg["loc_clips"] = args.loc_clips
     SETTINGS[mode] = cfg
     torch.manual_seed(SEED)
-    allow_mode()
     records = Records(args.work / f"records_{mode}.jsonl")
     segs, maps = args.work / f"segs_{mode}", args.work / f"maps_{mode}"
     machine = {"platform": platform.platform(), "cpus": os.cpu_count(), "torch_threads": torch.get_num_threads(),

@@ -60,7 +60,7 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
 }
 
 _SLIC_PARAMS = ("temporal_scale", "grid", "max_iter", "enforce_connectivity", "min_size_factor", "move_seeds",
-                "search", "coarse", "merge")
+                "search", "coarse", "merge", "mode")  # mode="exact": scikit-image's slic step by step
 
 
 def gradient_map(grad: torch.Tensor) -> torch.Tensor:
@@ -100,7 +100,8 @@ class SwagV(Attribution):
         temporal_ratio: seed spacing in frames / in pixels; None = scikit-image's grid (thesis).
         strict: guided-backprop strictness (see :func:`vidxai.attribution.guided.guided_gradient`).
         Any of temporal_scale, grid, max_iter, enforce_connectivity, min_size_factor, move_seeds, search,
-        coarse, merge is passed to :func:`vidxai.supervoxels.slic3d`.
+        coarse, merge, mode is passed to :func:`vidxai.supervoxels.slic3d` (``mode="exact"``: scikit-image's
+        slic step by step; docs/benchmarks/slic_modes.md measures what it changes).
     """
 
     family = "supervoxel"
