@@ -267,10 +267,11 @@ def time_units(records: Records, model, realdata: Path, cfg: dict, mode: str):
             yield f"time {frames}f {method}", run
 
 
-def run_units(units: list) -> None:
+def run_units(units: list, desc: str = "bench_real") -> None:
+    """Run ``(label, thunk)`` units in order with a progress bar (each thunk records its own result)."""
     from tqdm import tqdm
 
-    bar = tqdm(units, desc="bench_real", unit="unit", dynamic_ncols=True)
+    bar = tqdm(units, desc=desc, unit="unit", dynamic_ncols=True)
     for label, thunk in bar:
         bar.set_postfix_str(label[-60:])
         thunk()

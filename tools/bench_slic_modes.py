@@ -48,7 +48,7 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "tools"))
 
 from bench_real import (KINETICS_CLIPS, SCHEMES, SEED, UCF_TO_KINETICS, Records, localization_summary,  # noqa: E402
-                        realdata_dir, spec_for, ucf_dataset)
+                        realdata_dir, run_units, spec_for, ucf_dataset)
 
 METHODS = ["swagv-i", "swagv-ig", "swagv-g"]
 NAMES = {"swagv-i": "SWAG-V I", "swagv-ig": "SWAG-V I+G", "swagv-g": "SWAG-V G"}
@@ -131,15 +131,6 @@ def localization_units(records: Records, model, dataset, cfg: dict, mode: str, c
                                 load_average=[load, os.getloadavg()[0]])
 
                 yield f"localisation {clip_id} {method} {config}", run
-
-
-def run_units(units: list) -> None:
-    from tqdm import tqdm
-
-    bar = tqdm(units, desc="bench_slic_modes", unit="unit", dynamic_ncols=True)
-    for label, thunk in bar:
-        bar.set_postfix_str(label[-60:])
-        thunk()
 
 
 # ------------------------------------------------------------------------------------------------------------
@@ -406,7 +397,7 @@ def main(argv=None) -> int:
         if "localization" in args.sections:
             dataset = ucf_dataset(model, realdata, args.work, cfg["crop"], cfg["loc_clips"])
             units += list(localization_units(records, model, dataset, cfg, mode, args.configs, maps))
-        run_units(units)
+        run_units(units, desc="bench_slic_modes")
     machine["load_average_end"] = list(os.getloadavg())
     machine["finished"] = time.strftime("%Y-%m-%d %H:%M:%S")
     summary = summarise(records, mode, args.configs, segs, maps, machine)
