@@ -295,3 +295,12 @@ def test_encoding_can_show_progress(tmp_path, capsys):
     assert "encode a.mp4" in capsys.readouterr().err
     write_video(tmp_path / "b.mp4", frames, fps=5)
     assert "encode" not in capsys.readouterr().err
+
+
+def test_memory_guard_counts_the_overlays_of_topk_targets():
+    """`--target top3` draws three overlays per method: the guard counted one."""
+    from vidxai.pipeline import _overlay_count
+
+    assert _overlay_count(ExplainOptions(methods=["gradcam", "gradient"], target="top3")) == 6
+    assert _overlay_count(ExplainOptions(methods=["gradcam"], target=[1, 2])) == 2
+    assert _overlay_count(ExplainOptions(methods=["gradcam"], target="yoga")) == 1

@@ -521,14 +521,14 @@ def _timed(timings: dict[str, float], key: str, fn: Callable, *args, **kwargs):
     return value
 
 
-def _check_video(video: str | os.PathLike, opts: ExplainOptions, render: bool) -> str:
+def _check_video(video: str | os.PathLike) -> tuple[str, Any]:
+    """The path as a string and its :func:`vidxai.io.video_info`; fails fast (one line) on unreadable files."""
     from .io import video_info
 
     video = str(video)
     if not os.path.exists(video):
         raise VideoNotFoundError(f"video not found: {video}")
-    video_info(video)  # fails fast (one line) on unreadable files
-    return video
+    return video, video_info(video)
 
 
 def _check_out(out: Path) -> None:
@@ -582,6 +582,12 @@ def _log_predictions(job: _Job) -> None:
     log(f"explaining class{'es' if len(job.targets) > 1 else ''} {classes} with {', '.join(job.opts.methods)}")
 
 
+def _top_k(target) -> int | None:
+    """K of a ``"topK"`` target (``"top3"``, ``"top-3"``), else None."""
+    m = re.fullmatch(r"top-?(\d+)", target.strip().lower()) if isinstance(target, str) else None
+    return int(m.group(1)) if m else None
+
+
 def resolve_targets(model, target, probs: torch.Tensor) -> list[int]:
     """The classes to explain: None -> the top prediction; ``"topK"`` -> the K most probable; an index, a name,
     or a list of them (no duplicates).
@@ -593,9 +599,8 @@ def resolve_targets(model, target, probs: torch.Tensor) -> list[int]:
     """
     if target is None:
         return [int(probs.argmax())]
-    m = re.fullmatch(r"top-?(\d+)", str(target).strip().lower()) if isinstance(target, str) else None
-    if m:
-        k = int(m.group(1))
+    k = _top_k(target)
+    if k is not None:
         if not 1 <= k <= model.num_classes:
             raise InputError(f"--target top{k}: K must lie in [1, {model.num_classes}] (the model's classes)")
         return [int(i) for i in probs.topk(k).indices]
@@ -944,15 +949,22 @@ def explain_video(video: str | os.PathLike, model: str | Any = DEFAULT_MODEL, *,
     """
     opts = dataclasses.replace(options or ExplainOptions(), **settings).resolved()
     log = (lambda *a: None) if opts.quiet else (lambda *a: print(*a, flush=True))
-    video = _check_video(video, opts, render=out is not None)
+    video, info = _check_video(video)
     if out is not None:
         _check_out(Path(out))
     timings: dict[str, float] = {}
     model = _timed(timings, "load_model_s", _get_model, model, opts)
-    return _explain_loaded(video, model, opts, out, log, timings, boxes=boxes, masks=masks, extra=extra)
+    return _explain_loaded(video, info, model, opts, out, log, timings, boxes=boxes, masks=masks, extra=extra)
 
 
-def _explain_loaded(video: str, model, opts: ExplainOptions, out, log: Callable[..., None],
+def _overlay_count(opts: ExplainOptions) -> int:
+    """Overlays one run draws: one per (method, explained class); ``"topK"`` explains K classes."""
+    target = opts.target
+    classes = len(target) if isinstance(target, (list, tuple)) else (_top_k(target) or 1)
+    return len(opts.methods) * classes
+
+
+def _explain_loaded(video: str, info, model, opts: ExplainOptions, out, log: Callable[..., None],
                     timings: dict[str, float], boxes=None, masks=None, extra: dict | None = None) -> ExplainResult:
     """:func:`explain_video` after the checks and the model load (shared with :func:`explain_videos`)."""
     t_start = time.perf_counter() - timings.get("load_model_s", 0.0)
@@ -960,10 +972,7 @@ def _explain_loaded(video: str, model, opts: ExplainOptions, out, log: Callable[
     np.random.seed(opts.seed % (2**32))
     n = _num_frames(model, opts)
     if out is not None:
-        from .io import video_info
-
-        n_overlays = len(opts.methods) * (len(opts.target) if isinstance(opts.target, (list, tuple)) else 1)
-        check_render_memory(video_info(video), model.spec, n, opts, n_overlays)
+        check_render_memory(info, model.spec, n, opts, _overlay_count(opts))
     pad = False if opts.pad in (None, "none", False) else opts.pad
     clips = _timed(timings, "read_s", prepare_clips, video, model.spec, opts.clip, n, opts.stride, pad=pad)
     _log_input(log, model, clips, video)
@@ -990,9 +999,6 @@ def _explain_loaded(video: str, model, opts: ExplainOptions, out, log: Callable[
 
 
 # -- many videos ------------------------------------------------------------------------------------
-VIDEO_SUFFIXES = (".mp4", ".avi", ".mkv", ".webm", ".mov", ".m4v", ".gif")
-
-
 def find_videos(paths: Sequence[str | os.PathLike]) -> list[Path]:
     """Video files named by ``paths``: files as given, folders searched recursively (sorted); InputError if none.
 
@@ -1000,12 +1006,14 @@ def find_videos(paths: Sequence[str | os.PathLike]) -> list[Path]:
 
         find_videos(["a.mp4", "clips/"])  # [Path('a.mp4'), Path('clips/b.avi'), Path('clips/c.mp4')]
     """
+    from .data.video_datasets import VIDEO_EXTENSIONS, videos_under
+
     found: list[Path] = []
     for item in map(Path, paths):
         if item.is_dir():
-            inside = sorted(p for p in item.rglob("*") if p.is_file() and p.suffix.lower() in VIDEO_SUFFIXES)
+            inside = videos_under(item)
             if not inside:
-                raise InputError(f"no videos ({', '.join(VIDEO_SUFFIXES)}) under {item}")
+                raise InputError(f"no videos ({', '.join(VIDEO_EXTENSIONS)}) under {item}")
             found += inside
         elif item.exists():
             found.append(item)
@@ -1046,17 +1054,18 @@ def explain_videos(videos: Sequence[str | os.PathLike], model: str | Any = DEFAU
     model = _timed(timings, "load_model_s", _get_model, model, opts)
     results: list[ExplainResult | None] = []
     failures: list[str] = []
-    for i, (path, name) in enumerate(zip(paths, _out_names(paths)), 1):
+    names = _out_names(paths)
+    for i, (path, name) in enumerate(zip(paths, names), 1):
         log(f"[{i}/{len(paths)}] {path}")
         try:
-            video = _check_video(path, opts, render=True)
-            results.append(_explain_loaded(video, model, opts, out / name, log, dict(timings)))
+            video, info = _check_video(path)
+            results.append(_explain_loaded(video, info, model, opts, out / name, log, dict(timings)))
         except VidxaiError as e:
             log(f"vidxai: error: {path}: {e}")
             failures.append(f"{path.name} ({e})")
             results.append(None)
         timings = {}  # the model load counts once, for the first video
-    _write_videos_summary(out, paths, _out_names(paths), results, log)
+    _write_videos_summary(out, paths, names, results, log)
     if failures:
         raise InputError(f"{len(failures)} of {len(paths)} videos failed: {'; '.join(failures)}")
     return results

@@ -48,7 +48,8 @@ class ClipDataset(torch.utils.data.Dataset):
                 "frame_indices": list(prepared.geometry.frame_indices), "geometry": prepared.geometry}
 
 
-def _videos_under(folder: Path) -> list[Path]:
+def videos_under(folder: Path) -> list[Path]:
+    """Every video file (:data:`VIDEO_EXTENSIONS`) under ``folder``, recursively, sorted."""
     return sorted(p for p in folder.rglob("*") if p.suffix.lower() in VIDEO_EXTENSIONS and p.is_file())
 
 
@@ -60,7 +61,7 @@ class VideoFolder(ClipDataset):
         if not root.is_dir():
             raise VidxaiError(f"video folder not found: {root}")
         lookup = {_norm(n): i for i, n in enumerate(class_names or [])}
-        entries = [(p, lookup.get(_norm(p.parent.name), -1)) for p in _videos_under(root)]
+        entries = [(p, lookup.get(_norm(p.parent.name), -1)) for p in videos_under(root)]
         if not entries:
             raise VidxaiError(f"no videos ({', '.join(VIDEO_EXTENSIONS)}) under {root}")
         super().__init__(entries, spec, class_names, root, **kw)
@@ -92,7 +93,7 @@ class Kinetics400(ClipDataset):
             if not root.is_dir():
                 raise VidxaiError(f"Kinetics folder not found: {root}")
             entries = []
-            for p in _videos_under(root):
+            for p in videos_under(root):
                 label = lookup.get(_norm(p.parent.name))
                 if label is None:
                     raise VidxaiError(f"folder {p.parent.name!r} is not a Kinetics-400 class name")
@@ -104,7 +105,7 @@ class Kinetics400(ClipDataset):
     def _from_csv(self, root: Path, csv_file: Path, split: str | None, lookup: dict) -> list[tuple[Path, int]]:
         if not csv_file.is_file():
             raise VidxaiError(f"Kinetics CSV not found: {csv_file}")
-        files = {p.stem: p for p in _videos_under(root)}
+        files = {p.stem: p for p in videos_under(root)}
         entries = []
         with open(csv_file, newline="") as f:
             for row in csv.DictReader(f):
