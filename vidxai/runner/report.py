@@ -12,15 +12,43 @@ import math
 import sys
 import zipfile
 import zlib
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
+from .. import metrics
 from . import cache
 from .config import RunConfig
 from .verify import REQUIRED
+
+
+@dataclass(frozen=True)
+class Table:
+    """How the report shows one table of registered results (:attr:`vidxai.metrics.ResultKey.table`).
+
+    Attributes:
+        heading: the section heading.
+        directions: ``"columns"``: every column title says which way it goes; ``"heading"``: the heading says the
+            direction its columns share (the columns say theirs when they differ); ``"none"``: not said.
+        always: shown even when no method has a result of it.
+    """
+
+    heading: str
+    directions: str = "columns"
+    always: bool = False
+
+
+#: The tables with a heading of their own; a table registered without one is headed by its name.
+TABLES = {"deletion": Table("Deletion / insertion AUC (thesis table 4.2)"),
+          "pointing": Table("Pointing game and temporal localisation", "heading"),
+          "timing": Table("Time per explanation (thesis table 4.4)", "none", always=True)}
+#: The order of the report's tables: ``"localization"`` is the per-scheme table of :func:`_localisation_table`,
+#: ``"*"`` every registered table not named here (in registry order).
+LAYOUT = ("deletion", "localization", "pointing", "*", "timing")
+
 
 def damaged(path: Path, reason: str, root: Path | None = None) -> None:
     """Say in one line that the report leaves out the damaged shard ``path`` (a rerun of the run recomputes it)."""
@@ -144,21 +172,14 @@ def summarise(config: RunConfig, paths) -> dict[str, Any]:
         mine = [r for r in failed if r["key"] == entry["key"]]
         if mine:
             entry["failed"] = f"{mine[0]['phase']}, batch {mine[0]['batch']}: {mine[0]['error']}"
-        for key in ("deletion_auc", "insertion_auc", "combined", "seconds_per_clip", "pointing_hit", "energy_in_gt",
-                    "energy_on_distractors"):
-            if key in arrays:
-                entry[key] = _mean_sem(arrays[key])
-        for key in [k for k in arrays if k.startswith("temporal_")]:
-            entry[key] = _mean_sem(arrays[key])
+        entry.update(aggregate(arrays))
         if "deletion_curve" in arrays:
             entry["deletion_curve"] = arrays["deletion_curve"].mean(0).tolist()
             entry["insertion_curve"] = arrays["insertion_curve"].mean(0).tolist()
         loc = {}
         for key in [k for k in arrays if k.startswith("loc_iou_")]:
             if len(mids) == n:  # the seeded calibration split is only comparable across methods on all clips
-                from ..metrics import Localization
-
-                acc = Localization(key[len("loc_iou_"):], calibration=frac, seed=config.seed)
+                acc = metrics.Localization(key[len("loc_iou_"):], calibration=frac, seed=config.seed)
                 acc.update_ious(torch.from_numpy(arrays[key].astype(np.float32)))
                 loc[acc.scheme] = acc.summary()
         if loc:
@@ -170,6 +191,12 @@ def summarise(config: RunConfig, paths) -> dict[str, Any]:
     return {"name": config.name, "model": config.model, "dataset": config.dataset, "clips": n,
             "failed_clips": errors, "failed_methods": failed, "target": config.target, "seed": config.seed,
             "evaluate": config.evaluate, "calibration_fraction": frac, "methods": methods, "throughput": throughput}
+
+
+def aggregate(arrays: dict[str, np.ndarray]) -> dict[str, dict[str, float]]:
+    """Mean, standard error and count of every registered per-clip result in ``arrays``, in registry order
+    (:func:`vidxai.metrics.result_keys`; curves and per-scheme IoUs are summarised separately)."""
+    return {r.key: _mean_sem(arrays[r.key]) for r in metrics.result_keys() if r.key in arrays}
 
 
 def _mean_sem(v: np.ndarray) -> dict[str, float]:
@@ -191,42 +218,13 @@ def markdown(report: dict[str, Any]) -> str:
     lines = [f"# {report['name']}", "",
              f"Model `{report['model']['name']}`, dataset `{report['dataset'].get('type')}`, {report['clips']} clips "
              f"({len(report['failed_clips'])} failed to load), target `{report['target']}`, seed {report['seed']}.", ""]
-    if any("deletion_auc" in e for e in ms.values()):
-        lines += ["## Deletion / insertion AUC (thesis table 4.2)", "",
-                  "| method | deletion (lower is better) | insertion (higher is better) | combined (lower is better) |",
-                  "|---|---|---|---|"]
-        lines += [f"| {k} | {_fmt(e.get('deletion_auc'))} | {_fmt(e.get('insertion_auc'))} | {_fmt(e.get('combined'))} |"
-                  for k, e in ms.items()]
-        lines.append("")
-    if any("localization" in e for e in ms.values()):
-        schemes = [s for s in ("value", "mean", "energy") if any(s in e.get("localization", {}) for e in ms.values())]
-        lines += ["## Localisation error % (thesis table 4.3; lower is better)", "",
-                  f"Threshold chosen on {report['calibration_fraction']:.0%} of the clips (calibration) and applied to "
-                  "the rest (held-out); `oracle` is the best threshold chosen on all clips.", "",
-                  "| method | " + " | ".join(f"{s} held-out | {s} oracle" for s in schemes) + " |",
-                  "|---|" + "---|---|" * len(schemes)]
-        for k, e in ms.items():
-            loc = e.get("localization", {})
-            cells = []
-            for s in schemes:
-                r = loc.get(s)
-                cells += ([f"{r['error_heldout']:.2f} (t={r['best_threshold']:g})", f"{r['error_oracle']:.2f}"]
-                          if r else ["-", "-"])
-            lines.append(f"| {k} | " + " | ".join(cells) + " |")
-        lines.append("")
-    if any("pointing_hit" in e or any(x.startswith("temporal_") for x in e) for e in ms.values()):
-        tkeys = sorted({x for e in ms.values() for x in e if x.startswith("temporal_")})
-        lines += ["## Pointing game and temporal localisation (higher is better)", "",
-                  "| " + " | ".join(["method", "pointing accuracy", "energy in ground truth", "energy on distractors"]
-                                    + [t.replace("temporal_", "temporal ") for t in tkeys]) + " |",
-                  "|---|---|---|---|" + "---|" * len(tkeys)]
-        for k, e in ms.items():
-            cells = [k, _fmt(e.get("pointing_hit")), _fmt(e.get("energy_in_gt")), _fmt(e.get("energy_on_distractors"))]
-            lines.append("| " + " | ".join(cells + [_fmt(e.get(t)) for t in tkeys]) + " |")
-        lines.append("")
-    lines += ["## Time per explanation (thesis table 4.4)", "", "| method | seconds per clip |", "|---|---|"]
-    lines += [f"| {k} | {_fmt(e.get('seconds_per_clip'), 4)} |" for k, e in ms.items()]
-    lines.append("")
+    for table in LAYOUT:
+        if table == "localization":
+            lines += _localisation_table(report)
+        elif table == "*":
+            lines += [x for t in _other_tables() for x in _result_table(ms, t)]
+        else:
+            lines += _result_table(ms, table)
     if report["throughput"]:
         lines += ["## Throughput", "", "| rank | device | clips | batches done | batches skipped (cached) | wall s | clips/s |",
                   "|---|---|---|---|---|---|---|"]
@@ -242,6 +240,56 @@ def markdown(report: dict[str, Any]) -> str:
     if report["failed_clips"]:
         lines += ["## Clips that failed to load", ""] + [f"- {e['clip_id']}: {e['error']}" for e in report["failed_clips"]]
     return "\n".join(lines) + "\n"
+
+
+def _better(higher: bool) -> str:
+    return "higher is better" if higher else "lower is better"
+
+
+def _other_tables() -> list[str]:
+    """The registered tables that :data:`LAYOUT` does not place, in registry order."""
+    return [t for t in dict.fromkeys(r.table for r in metrics.result_keys()) if t not in LAYOUT]
+
+
+def _result_table(ms: dict[str, Any], table: str) -> list[str]:
+    """The Markdown lines of one table of registered results: a column per result whose metric some method has."""
+    spec = TABLES.get(table, Table(table))
+    keys = metrics.result_keys(table)
+    have = {r.metric for r in keys if any(r.key in e for e in ms.values())}
+    cols = [r for r in keys if r.metric in have] or (keys if spec.always else [])
+    if not cols:
+        return []
+    shared = {r.higher_is_better for r in cols} - {None}
+    in_heading = spec.directions == "heading" and len(shared) == 1
+    heading = spec.heading + (f" ({_better(shared.pop())})" if in_heading else "")
+    says = spec.directions != "none" and not in_heading
+    titles = [r.title + (f" ({_better(r.higher_is_better)})" if says and r.higher_is_better is not None else "")
+              for r in cols]
+    lines = [f"## {heading}", "", "| " + " | ".join(["method"] + titles) + " |", "|---|" + "---|" * len(cols)]
+    lines += ["| " + " | ".join([k] + [_fmt(e.get(r.key), r.digits) for r in cols]) + " |" for k, e in ms.items()]
+    return lines + [""]
+
+
+def _localisation_table(report: dict[str, Any]) -> list[str]:
+    """Thesis table 4.3: the held-out and oracle error of every threshold scheme (from the per-clip IoUs)."""
+    ms = report["methods"]
+    if not any("localization" in e for e in ms.values()):
+        return []
+    schemes = [s for s in ("value", "mean", "energy") if any(s in e.get("localization", {}) for e in ms.values())]
+    lines = ["## Localisation error % (thesis table 4.3; lower is better)", "",
+             f"Threshold chosen on {report['calibration_fraction']:.0%} of the clips (calibration) and applied to "
+             "the rest (held-out); `oracle` is the best threshold chosen on all clips.", "",
+             "| method | " + " | ".join(f"{s} held-out | {s} oracle" for s in schemes) + " |",
+             "|---|" + "---|---|" * len(schemes)]
+    for k, e in ms.items():
+        loc = e.get("localization", {})
+        cells = []
+        for s in schemes:
+            r = loc.get(s)
+            cells += ([f"{r['error_heldout']:.2f} (t={r['best_threshold']:g})", f"{r['error_oracle']:.2f}"]
+                      if r else ["-", "-"])
+        lines.append(f"| {k} | " + " | ".join(cells) + " |")
+    return lines + [""]
 
 
 def rows(report: dict[str, Any]) -> list[dict[str, Any]]:
