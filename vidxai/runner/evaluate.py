@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import torch
 
-SCHEMES = ("value", "mean", "energy")
+from ..metrics.localization import SCHEMES  # the threshold schemes, declared once by the metric
 
 
 def evaluate_batch(model, x: torch.Tensor, targets: torch.Tensor, maps: dict[str, np.ndarray],

@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from .. import metrics
+from ..metrics.localization import SCHEMES
 from . import cache
 from .config import RunConfig
 from .verify import REQUIRED
@@ -275,7 +276,7 @@ def _localisation_table(report: dict[str, Any]) -> list[str]:
     ms = report["methods"]
     if not any("localization" in e for e in ms.values()):
         return []
-    schemes = [s for s in ("value", "mean", "energy") if any(s in e.get("localization", {}) for e in ms.values())]
+    schemes = [s for s in SCHEMES if any(s in e.get("localization", {}) for e in ms.values())]
     lines = ["## Localisation error % (thesis table 4.3; lower is better)", "",
              f"Threshold chosen on {report['calibration_fraction']:.0%} of the clips (calibration) and applied to "
              "the rest (held-out); `oracle` is the best threshold chosen on all clips.", "",
