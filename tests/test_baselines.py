@@ -83,5 +83,5 @@ def test_unknown_parameters_and_explain(tiny_model, tiny_clip):
             run(tiny_model, name, tiny_clip, bogus=1)
         exp = vidxai.explain(tiny_model, tiny_clip[0], method=name)
         assert exp.saliency.shape == (8, 32, 32) and exp.method == name
-    with pytest.raises(errors.InputError, match="Sobel mode"):
+    with pytest.raises(errors.InputError, match="sobel: unknown mode"):
         run(tiny_model, "sobel", tiny_clip, mode="4d")

@@ -117,7 +117,7 @@ def test_unknown_parameter_is_a_one_line_error(method, request):
 @pytest.mark.parametrize("method", METHODS)
 def test_a_batch_of_two_equals_two_singles(method, request):
     model, clips = _model_and_clip(method, request)
-    seeded = {"seed": 0} if "seed" in inspect.signature(vidxai.methods.get(method).attribute).parameters else {}
+    seeded = {"seed": 0} if vidxai.methods.get(method).capabilities()["stochastic"] else {}
     both = _attribute(model, method, clips, [1, 2], **seeded).saliency
     one = _attribute(model, method, clips[:1], [1], **seeded).saliency
     two = _attribute(model, method, clips[1:], [2], **seeded).saliency
@@ -130,10 +130,81 @@ def test_a_batch_of_two_equals_two_singles(method, request):
 @pytest.mark.parametrize("method", METHODS)
 def test_signature_and_docstrings(method):
     cls = vidxai.methods.get(method)
-    sig = str(inspect.signature(cls.attribute))
+    sig = str(inspect.signature(cls.compute))
     assert "object at 0x" not in sig, f"{method}: a sentinel leaks into the signature: {sig}"
     assert inspect.getdoc(cls), f"{method}: the class has no docstring"
+    assert "Example" in inspect.getdoc(cls), f"{method}: the class docstring has no example"
+    assert "Example" in inspect.getdoc(cls.attribute), "attribute() has no example"
     assert vidxai.methods.describe(method), f"{method}: no one-line description"
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_every_method_uses_the_template(method):
+    """A method writes ``compute`` only: ``attribute`` (validate -> prepare -> compute -> finish) is the base
+    class's, so no method repeats the parameter check, the input preparation or the model-state guard."""
+    from vidxai.attribution.base import Attribution
+
+    cls = vidxai.methods.get(method)
+    assert cls.attribute is Attribution.attribute, f"{method} overrides attribute(); implement compute()"
+    assert cls.compute is not Attribution.compute, f"{method} has no compute()"
+
+
+def test_no_method_module_repeats_the_template_steps():
+    import pathlib
+
+    root = pathlib.Path(vidxai.__file__).parent / "attribution"
+    for path in sorted(root.glob("*.py")):
+        if path.name == "base.py":
+            continue
+        text = path.read_text()
+        for step in ("check_params(", "self.prepare(", "def attribute(", "def _attribute("):
+            assert step not in text, f"{path.name} repeats a template step: {step}"
+
+
+@pytest.mark.parametrize("method", [m for m in METHODS if m not in TRANSFORMER_ONLY
+                                    and (vidxai.methods.get(m).choices or vidxai.methods.get(m).positive_ints)])
+def test_bad_choices_fail_before_any_forward_pass(method, request):
+    """Declared choices and positive integers are checked by the template before the model runs."""
+    cls = vidxai.methods.get(method)
+    bad = {k: "no-such-choice" for k in cls.choices}
+    bad.update({k: 0 for k in cls.positive_ints})
+    model, clips = _model_and_clip(method, request)
+    calls = []
+    handle = model.register_forward_pre_hook(lambda *a: calls.append(1))
+    try:
+        for key, value in bad.items():
+            with pytest.raises(InputError, match=key):
+                cls(model).attribute(clips[:1], **{key: value})
+    finally:
+        handle.remove()
+    assert not calls, f"{method}: the model ran before its parameters were checked"
+
+
+def test_a_method_written_on_the_template():
+    """The base class docstring's example: a new method is a compute() and declarative checks."""
+    from vidxai.attribution.base import REDUCTIONS, Attribution, AttributionResult, input_gradient, reduce_channels
+    from vidxai.errors import ShapeError
+
+    class GradientSquared(Attribution):
+        name = "gradient-squared-test"
+        choices = {"reduction": REDUCTIONS}
+
+        def compute(self, x, target, logits, reduction: str = "max_abs", broken: bool = False):
+            grad = input_gradient(self.model, x, target)
+            sal = reduce_channels(grad * grad, reduction)
+            return AttributionResult(sal[:, :1] if broken else sal)
+
+    torch.manual_seed(0)
+    model = vidxai.wrap(TinyNet3D().eval(), spec=vidxai.InputSpec(num_frames=8, crop=(32, 32), short_side=32),
+                        num_classes=5)
+    clips = torch.rand(2, 3, 8, 32, 32)
+    res = GradientSquared(model).attribute(clips)  # top-1 targets: prepare's logits are handed on
+    assert res.saliency.shape == (2, 8, 32, 32) and res.logits.shape == (2, 5)
+    assert GradientSquared.capabilities()["parameters"] == ["reduction", "broken"]
+    with pytest.raises(InputError, match="reductio"):
+        GradientSquared(model).attribute(clips, reductio="l2")
+    with pytest.raises(ShapeError, match="gradient-squared-test"):
+        GradientSquared(model).attribute(clips, target=1, broken=True)
 
 
 @pytest.mark.parametrize("method", METHODS)
@@ -142,9 +213,11 @@ def test_capabilities_are_declared_and_consistent(method):
     cls = vidxai.methods.get(method)
     caps = cls.capabilities()
     assert caps["family"] and caps["output"] in ("pixel", "layer", "segment", "map")
-    params = inspect.signature(cls.attribute).parameters
+    params = inspect.signature(cls.compute).parameters
     assert caps["stochastic"] == ("seed" in caps["parameters"]) and caps["takes_layer"] == ("layer" in caps["parameters"])
-    assert set(p for p in params if p not in ("self", "inputs", "target", "params")) <= set(caps["parameters"])
+    named = [p for p, v in params.items() if v.kind is not v.VAR_KEYWORD and p not in ("self", "x", "target", "logits")]
+    assert set(named) | set(cls.forwarded_params) == set(caps["parameters"]) - {"preset"}
+    assert ("preset" in caps["parameters"]) == bool(cls.presets)
 
 
 def test_benchmark_defaults_follow_the_declared_capabilities():

@@ -3,7 +3,6 @@
 gradient path holds no op whose CPU backward accumulates in a thread-dependent order; NaN/inf logits are an error."""
 from __future__ import annotations
 
-import inspect
 
 import pytest
 import torch
@@ -37,14 +36,9 @@ SEED_FREE = {
 
 
 def seeded_methods() -> list[str]:
-    """Every registered method whose settings include a ``seed`` (found by signature, not listed by hand)."""
-    found = []
-    for name in methods.list():
-        cls = methods.get(name)
-        fn = getattr(cls, "_attribute", None) or cls.attribute
-        if "seed" in inspect.signature(fn).parameters:
-            found.append(name)
-    return sorted(found)
+    """Every registered method whose settings include a ``seed`` (read from its declared capabilities, which come
+    from its ``compute()`` signature; not listed by hand)."""
+    return sorted(name for name in methods.list() if methods.get(name).capabilities()["stochastic"])
 
 
 @pytest.fixture(scope="module")

@@ -168,7 +168,7 @@ def test_hooks_removed_and_state_restored_on_error(tiny_model, tiny_clip):
 
 
 def test_errors(tiny_model, tiny_clip):
-    with pytest.raises(errors.InputError, match="unknown CAM"):
+    with pytest.raises(errors.InputError, match="unknown cam .scorecam."):
         _attr(tiny_model, "jitter-cam", tiny_clip, cam="scorecam")
     for bad in (-1, 1.5, (1, 2, 3), "2"):
         with pytest.raises(errors.InputError, match="shifts"):

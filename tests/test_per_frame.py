@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from conftest import TinyNet3D
 
 import vidxai
-from vidxai.errors import UnsupportedModelError
+from vidxai.errors import ShapeError, UnsupportedModelError
 from vidxai.models.per_frame import FrameNet, TemporalShift, tiny_backbone
 
 B, T, S = 2, 5, 16
@@ -65,10 +65,12 @@ def test_default_layer_and_other_cam_variants_give_clip_shaped_maps(tiny_tsn, cl
     assert res.saliency.shape == (B, T, S, S)
 
 
-def test_frames_in_batch_false_keeps_the_layer_as_images(tiny_tsn, clip):
+def test_frames_in_batch_false_is_a_clear_error_not_one_map_per_image(tiny_tsn, clip):
+    """A per-frame network wrapped with frames_in_batch=False gave B*T maps for B clips (silent garbage); the
+    attribution template checks every map's shape and names the fix."""
     model = vidxai.wrap(tiny_tsn, spec=SPEC, frames_in_batch=False)
-    res = vidxai.methods.get("gradcam")(model).attribute(clip, target=1)
-    assert res.raw.shape == (B * T, S // 2, S // 2)  # the old, silent behaviour: one map per image
+    with pytest.raises(ShapeError, match="frames_in_batch=True"):
+        vidxai.methods.get("gradcam")(model).attribute(clip, target=1)
 
 
 def test_frames_in_batch_true_on_a_3d_layer_is_a_clear_error():

@@ -81,6 +81,12 @@ class UnknownMethodError(UnknownNameError):
     kind = "method"
 
 
+class UnknownPresetError(UnknownNameError, InputError):
+    """A method's ``preset=`` names no preset (also an :class:`InputError`: it is a bad parameter value)."""
+
+    kind = "preset"
+
+
 class UnknownClassError(UnknownNameError, TargetError):
     kind = "class name"
 

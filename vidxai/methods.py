@@ -2,9 +2,12 @@
 
 Methods are :class:`vidxai.attribution.base.Attribution` subclasses registered under a short name::
 
-    @vidxai.methods.register("my-method", description="what it shows")
+    @vidxai.methods.register("my-method", description="what it shows", family="gradient")
     class MyMethod(Attribution):
-        def attribute(self, inputs, target=None, **params) -> AttributionResult: ...
+        def compute(self, x, target, logits, strength: float = 1.0) -> AttributionResult: ...
+
+``attribute(inputs, target=..., **params)`` is the template every method shares (see
+:class:`vidxai.attribution.base.Attribution`); a method writes only its ``compute``.
 """
 from __future__ import annotations
 

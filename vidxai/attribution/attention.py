@@ -33,11 +33,10 @@ from typing import ClassVar
 import torch
 
 from .. import methods
-from ..core.runtime import model_state
 from ..core.tensor import upsample_to
 from ..errors import InputError, UnsupportedModelError
 from ..models.base import VideoModel
-from .base import Attribution, AttributionResult, HookSet, check_params, normalize_maps, target_scores
+from .base import Attribution, AttributionResult, HookSet, normalize_maps, target_scores
 
 HEAD_FUSIONS = ("mean", "max", "min")
 
@@ -242,14 +241,10 @@ def readout(matrices: Sequence[torch.Tensor], layout, rule: str) -> torch.Tensor
 # ------------------------------------------------------------------------------------------------------------
 # registered methods
 # ------------------------------------------------------------------------------------------------------------
-def _clip(model: VideoModel, inputs: torch.Tensor) -> torch.Tensor:
-    dtype = next((p.dtype for p in model.parameters() if p.is_floating_point()), torch.float32)
-    return model.check_input(inputs).to(model.device, dtype=dtype)
-
-
 class _AttentionMethod(Attribution):
     family: ClassVar[str] = "attention"
     requires: ClassVar[str | None] = "transformer"  # reads attention matrices: video transformers only
+    resolves_target = True  # from the one forward pass that records the attention
 
     def _finish(self, x: torch.Tensor, raw: torch.Tensor, logits, target, normalize: bool, **extras
                 ) -> AttributionResult:
@@ -275,13 +270,12 @@ class AttentionRollout(_AttentionMethod):
         torch.Size([1, 8, 32, 32])
     """
 
-    def attribute(self, inputs: torch.Tensor, target=None, head_fusion: str = "mean", normalize: bool = False,
-                  **params) -> AttributionResult:
-        check_params(self.name, params, ())
-        fuse_heads(torch.zeros(1, 1, 1, 1), head_fusion)  # validate before any forward pass
+    choices = {"head_fusion": HEAD_FUSIONS}
+
+    def compute(self, x: torch.Tensor, target, logits, head_fusion: str = "mean",
+                normalize: bool = False) -> AttributionResult:
         layout = token_layout(self.model)
-        x = _clip(self.model, inputs)
-        with model_state(self.model), recording(self.model, layout) as rec, torch.no_grad():
+        with recording(self.model, layout) as rec, torch.no_grad():
             logits = self.model(x)
             probs = _check_recorded(rec, layout)
         target = self.model.resolve_targets(target, logits)
@@ -309,13 +303,11 @@ class TransformerAttribution(_AttentionMethod):
         torch.Size([1, 8, 4, 4])
     """
 
-    def attribute(self, inputs: torch.Tensor, target=None, normalize: bool = False, **params) -> AttributionResult:
-        check_params(self.name, params, ())
+    def compute(self, x: torch.Tensor, target, logits, normalize: bool = False) -> AttributionResult:
         layout = token_layout(self.model)
-        x = _clip(self.model, inputs)
         # the input carries the graph: parameters are frozen inside model_state
         x_in = x.detach().requires_grad_(True)
-        with model_state(self.model), recording(self.model, layout) as rec, torch.enable_grad():
+        with recording(self.model, layout) as rec, torch.enable_grad():
             logits = self.model(x_in)
             probs = _check_recorded(rec, layout)
             target = self.model.resolve_targets(target, logits.detach())

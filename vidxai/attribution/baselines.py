@@ -28,15 +28,17 @@ import torch.nn.functional as F
 from .. import methods
 from ..errors import InputError
 from ..models.base import VideoModel
-from .base import REDUCTIONS, Attribution, AttributionResult, check_params, model_state
-from .perturbation import PresetMixin
+from .base import REDUCTIONS, Attribution, AttributionResult
 
 __all__ = ["CentreBaseline", "RandomBaseline", "SobelBaseline", "centre_bias", "sobel_magnitude", "sobel_kernels",
            "clip_seed", "clip_noise", "CENTRE_PRESETS"]
 
 
-def _logits(model: VideoModel, x: torch.Tensor) -> torch.Tensor:
-    with torch.no_grad(), model_state(model):
+def _logits(model: VideoModel, x: torch.Tensor, logits: torch.Tensor | None) -> torch.Tensor:
+    """The clean clips' logits (a baseline's map ignores the model, but its result reports them)."""
+    if logits is not None:
+        return logits
+    with torch.no_grad():
         return model(x)
 
 
@@ -84,30 +86,29 @@ def sobel_magnitude(volume: torch.Tensor, mode: str = "3d") -> torch.Tensor:
     return (g.view(b, c, n, *volume.shape[2:]).pow(2).sum(2) / n).sqrt()
 
 
-def _reduction(reduction: str) -> None:
-    if reduction not in REDUCTIONS:
-        raise InputError(f"unknown reduction {reduction!r}; choose from {', '.join(REDUCTIONS)}")
-
-
 #: The thesis' centre baseline is a 3-D Gaussian: centred in space and time, sigma a quarter of each axis.
 CENTRE_PRESETS = {"paper": {"sigma": 0.25, "temporal_sigma": 0.25}}
 
 
 @methods.register("centre", description="Baseline: a Gaussian centre bias (constant in time unless temporal_sigma)",
                   family="baseline")
-class CentreBaseline(PresetMixin, Attribution):
+class CentreBaseline(Attribution):
     """Centre baseline. Params: ``sigma`` (fraction of H and W, default 0.25), ``temporal_sigma`` (fraction of T;
     None = constant in time, the default, which treats every frame alike), ``preset="paper"`` (the 3-D Gaussian
     of the thesis comparison, ``temporal_sigma=0.25``; :data:`CENTRE_PRESETS`). The settings used are in
-    ``extras["params"]``."""
+    ``extras["params"]``.
+
+    Example::
+
+        res = CentreBaseline(model).attribute(clips, preset="paper")
+        res.extras["params"]   # {"sigma": 0.25, "temporal_sigma": 0.25, "preset": "paper"}
+    """
 
     presets = CENTRE_PRESETS
 
-    def _attribute(self, inputs: torch.Tensor, target=None, sigma: float = 0.25,
-                   temporal_sigma: float | None = None) -> AttributionResult:
-        x, target, logits = self.prepare(inputs, target)
-        if logits is None:
-            logits = _logits(self.model, x)
+    def compute(self, x: torch.Tensor, target, logits, sigma: float = 0.25,
+                temporal_sigma: float | None = None) -> AttributionResult:
+        logits = _logits(self.model, x, logits)
         bias = centre_bias(tuple(x.shape[2:]), sigma, temporal_sigma, x.device, x.dtype)
         return AttributionResult(bias.expand(x.shape[0], *bias.shape).contiguous(), logits=logits)
 
@@ -129,13 +130,15 @@ def clip_noise(x: torch.Tensor, seed: int = 0) -> torch.Tensor:
 class RandomBaseline(Attribution):
     """Random baseline: i.i.d. uniform [0, 1) per voxel. Params: ``seed`` (default 0). Each clip's noise comes
     from its own generator seeded with ``seed`` and a digest of the clip (:func:`clip_seed`), so every clip
-    gets its own map, reproducibly, whatever batch or call it is explained in."""
+    gets its own map, reproducibly, whatever batch or call it is explained in.
 
-    def attribute(self, inputs: torch.Tensor, target=None, seed: int = 0, **params) -> AttributionResult:
-        check_params(self.name, params, [])
-        x, target, logits = self.prepare(inputs, target)
-        if logits is None:
-            logits = _logits(self.model, x)
+    Example::
+
+        res = RandomBaseline(model).attribute(clips, seed=1)
+    """
+
+    def compute(self, x: torch.Tensor, target, logits, seed: int = 0) -> AttributionResult:
+        logits = _logits(self.model, x, logits)
         return AttributionResult(clip_noise(x, seed), logits=logits, extras={"params": {"seed": int(seed)}})
 
 
@@ -143,14 +146,16 @@ class RandomBaseline(Attribution):
                   family="baseline")
 class SobelBaseline(Attribution):
     """Sobel baseline. Params: ``mode`` (``"3d"`` spatio-temporal, default; ``"2d"`` per frame), ``reduction``
-    over colour (default ``"max"``; the magnitudes are >= 0). ``raw`` holds the per-channel magnitudes."""
+    over colour (default ``"max"``; the magnitudes are >= 0). ``raw`` holds the per-channel magnitudes.
 
-    def attribute(self, inputs: torch.Tensor, target=None, mode: str = "3d", reduction: str = "max",
-                  **params) -> AttributionResult:
-        check_params(self.name, params, [])
-        _reduction(reduction)
-        x, target, logits = self.prepare(inputs, target)
-        if logits is None:
-            logits = _logits(self.model, x)
+    Example::
+
+        res = SobelBaseline(model).attribute(clips, mode="2d")
+    """
+
+    choices = {"mode": ("3d", "2d"), "reduction": REDUCTIONS}
+
+    def compute(self, x: torch.Tensor, target, logits, mode: str = "3d", reduction: str = "max") -> AttributionResult:
+        logits = _logits(self.model, x, logits)
         mag = sobel_magnitude(self.model.to_unit_rgb(x), mode)
         return AttributionResult(REDUCTIONS[reduction](mag), raw=mag, logits=logits)

@@ -33,8 +33,8 @@ from torch import nn
 from .. import methods
 from ..errors import InputError, ShapeError, UnsupportedModelError
 from ..models.base import VideoModel
-from .base import (ActivationRecorder, Attribution, AttributionResult, check_params, model_state, normalize_maps,
-                   reduce_channels, target_scores, upsample_to)
+from .base import (REDUCTIONS, ActivationRecorder, Attribution, AttributionResult, model_state, normalize_maps,
+                   parameter_defaults, reduce_channels, target_scores, upsample_to)
 
 #: CAM variant name -> the class that computes it (each variant is one small override of
 #: :meth:`CAMBase.channel_weights` or :meth:`CAMBase.cam_map`; filled as the classes below are defined).
@@ -365,8 +365,8 @@ class CAMBase(Attribution):
     uses_weighting: ClassVar[bool] = True
     #: positive-only weights: a content-independent response cannot be cancelled by negative weights.
     positive_weights: ClassVar[bool] = False
-    accepted: ClassVar[tuple[str, ...]] = ("layer", "weighting", "relu", "normalize", "pathway_weights", "reshape",
-                                           "reference")
+    resolves_target = True  # the targets come from the CAM's own forward pass
+    choices = {"weighting": WEIGHTINGS, "reference": REFERENCES}
 
     def __init_subclass__(cls, **kwargs) -> None:
         super().__init_subclass__(**kwargs)
@@ -394,17 +394,17 @@ class CAMBase(Attribution):
             return reference
         return getattr(self.model, "cam_reference", "none") if self.positive_weights else "none"
 
-    def attribute(self, inputs: torch.Tensor, target=None, layer: LayerSpec = None, weighting: str = "global",
-                  relu: bool = True, normalize: bool = False, pathway_weights: Sequence[float] | None = None,
-                  reshape: Reshape = None, reference: str = "auto", **params) -> AttributionResult:
-        # every accepted name is consumed by the signature, so params holds only unknown ones
-        check_params(self.name, params, self.accepted)
-        reference = self.resolve_reference(reference)
-        if not self.uses_weighting and weighting != "global":
+    def validate(self, params: dict) -> dict:
+        settings = super().validate(params)
+        if not self.uses_weighting and settings["weighting"] != "global":
             raise InputError(f"method {self.name!r} weights every position by its own gradient; "
-                             f"weighting={weighting!r} does not apply")
-        pool_dims(torch.empty(1, 1, 1, 1), weighting)  # validate the name before any forward pass
-        x = check_input(self.model, inputs)
+                             f"weighting={settings['weighting']!r} does not apply")
+        return settings
+
+    def compute(self, x: torch.Tensor, target, logits, layer: LayerSpec = None, weighting: str = "global",
+                relu: bool = True, normalize: bool = False, pathway_weights: Sequence[float] | None = None,
+                reshape: Reshape = None, reference: str = "auto") -> AttributionResult:
+        reference = self.resolve_reference(reference)
         layers = resolve_layers(self.model, layer)
         raws, logits, target = layer_cams(self.model, x, target, layers, self.variant, weighting, relu, reshape,
                                           reference)
@@ -503,24 +503,35 @@ class GuidedGradCAM(CAMBase):
     other gradient maps) and multiplied by the Grad-CAM at input resolution; ``extras["gradcam"]`` holds that
     Grad-CAM and ``raw`` the Grad-CAM at feature resolution. ``strict=False`` lets plain gradients through
     activations guided backprop has no rule for (see :mod:`vidxai.attribution.guided`).
+
+    Example::
+
+        res = GuidedGradCAM(model).attribute(clips, target=3, layer="Mixed_4f")
+        res.extras["gradcam"]   # the Grad-CAM factor at input resolution
     """
 
     output = "pixel"  # guided backprop times the CAM: pixel detail
 
     variant = "gradcam"
-    accepted = (*CAMBase.accepted, "reduction", "strict")
+    choices = {**CAMBase.choices, "reduction": REDUCTIONS}
+    #: the Grad-CAM's own parameters, handed on to it
+    forwarded_params = {k: v for k, v in parameter_defaults(CAMBase).items() if k != "normalize"}
 
-    def attribute(self, inputs: torch.Tensor, target=None, reduction: str = "max_abs", normalize: bool = False,
-                  strict: bool = True, **params) -> AttributionResult:
-        from .guided import guided_gradient, guided_relus, unguidable_activations
+    def validate(self, params: dict) -> dict:
+        from .guided import guided_relus, unguidable_activations
 
-        if strict and unguidable_activations(self.model):
+        settings = super().validate(params)
+        if settings["strict"] and unguidable_activations(self.model):
             with guided_relus(self.model, strict=True):  # raises its one-line error before any pass is spent
                 pass
-        cam = super().attribute(inputs, target=target, normalize=False, **params)
-        x = check_input(self.model, inputs)
-        with model_state(self.model):
-            grad, _ = guided_gradient(self.model, x, cam.extras["target"], strict=strict)
+        return settings
+
+    def compute(self, x: torch.Tensor, target, logits, reduction: str = "max_abs", normalize: bool = False,
+                strict: bool = True, **cam_params) -> AttributionResult:
+        from .guided import guided_gradient
+
+        cam = super().compute(x, target, logits, normalize=False, **cam_params)
+        grad, _ = guided_gradient(self.model, x, cam.extras["target"], strict=strict)
         saliency = reduce_channels(grad, reduction) * cam.saliency
         if normalize:
             saliency = normalize_maps(saliency)

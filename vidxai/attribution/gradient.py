@@ -21,32 +21,30 @@ from .. import methods
 from ..core.tensor import gaussian_blur  # noqa: F401  (re-exported: SmoothGrad/IG baselines use it)
 from ..errors import InputError, ShapeError
 from ..models.base import VideoModel
-from .base import (REDUCTIONS, Attribution, AttributionResult, check_params, input_gradient, model_state,
-                   reduce_channels, target_scores)
+from .base import REDUCTIONS, Attribution, AttributionResult, input_gradient, reduce_channels, target_scores
 from .baselines import clip_seed
 from .guided import guided_gradient
-from .perturbation import PresetMixin
 
 __all__ = ["Gradient", "GuidedBackprop", "InputXGradient", "IntegratedGradients", "SmoothGrad", "SMOOTHGRAD_PRESETS",
            "IG_RULES", "ig_alphas", "ig_baseline", "gaussian_blur", "smoothgrad_sigma"]
 
 
-def _check_reduction(reduction: str) -> None:
-    if reduction not in REDUCTIONS:
-        raise InputError(f"unknown reduction {reduction!r}; choose from {', '.join(REDUCTIONS)}")
-
-
 @methods.register("gradient", description="Vanilla gradient of the class score w.r.t. the clip, max |.| over colour",
                   family="gradient")
 class Gradient(Attribution):
-    """Vanilla gradient (Simonyan et al. 2014), reduced over colour with ``reduction`` (default max |.|)."""
+    """Vanilla gradient (Simonyan et al. 2014), reduced over colour with ``reduction`` (default max |.|).
 
-    def attribute(self, inputs: torch.Tensor, target=None, reduction: str = "max_abs", **params) -> AttributionResult:
-        check_params(self.name, params, [])
-        _check_reduction(reduction)
-        x, target, _ = self.prepare(inputs, target)
-        with model_state(self.model):
-            grad, logits = input_gradient(self.model, x, target, return_logits=True)
+    Example::
+
+        res = Gradient(model).attribute(clips, target=3, reduction="l2")
+        res.raw.shape   # (B, 3, T, H, W): the gradient before the colour reduction
+    """
+
+    choices = {"reduction": REDUCTIONS}
+
+    def compute(self, x: torch.Tensor, target, logits, reduction: str = "max_abs") -> AttributionResult:
+        """Args: reduction: the colour reduction (:data:`~vidxai.attribution.base.REDUCTIONS`)."""
+        grad, logits = input_gradient(self.model, x, target, return_logits=True)
         attr = self.combine(x, grad)
         return AttributionResult(reduce_channels(attr, reduction), raw=attr, logits=logits)
 
@@ -66,22 +64,29 @@ class GuidedBackprop(Attribution):
         strict: True (default) raises :class:`~vidxai.errors.UnsupportedModelError` when the model has an
             activation with no guided rule (GELU, SiLU/Swish, Hardswish, LeakyReLU, ...); False warns and lets
             the plain gradient through those activations.
+
+    Example::
+
+        res = GuidedBackprop(model).attribute(clips, target=labels)
     """
 
-    def attribute(self, inputs: torch.Tensor, target=None, reduction: str = "max_abs", strict: bool = True,
-                  **params) -> AttributionResult:
-        check_params(self.name, params, [])
-        _check_reduction(reduction)
-        x, target, _ = self.prepare(inputs, target)
-        with model_state(self.model):
-            grad, logits = guided_gradient(self.model, x, target, strict=strict)
+    choices = {"reduction": REDUCTIONS}
+
+    def compute(self, x: torch.Tensor, target, logits, reduction: str = "max_abs",
+                strict: bool = True) -> AttributionResult:
+        grad, logits = guided_gradient(self.model, x, target, strict=strict)
         return AttributionResult(reduce_channels(grad, reduction), raw=grad, logits=logits)
 
 
 @methods.register("input-x-gradient", description="Input times gradient (normalised input space), max |.| over colour",
                   family="gradient")
 class InputXGradient(Gradient):
-    """Input x gradient (Shrikumar et al. 2016): ``x * df/dx`` with ``x`` in the model's normalised input space."""
+    """Input x gradient (Shrikumar et al. 2016): ``x * df/dx`` with ``x`` in the model's normalised input space.
+
+    Example::
+
+        res = InputXGradient(model).attribute(clips, target=3)
+    """
 
     @staticmethod
     def combine(x: torch.Tensor, grad: torch.Tensor) -> torch.Tensor:
@@ -181,12 +186,6 @@ def _batched_gradients(model: VideoModel, points: Callable[[int, int], torch.Ten
         combine(lo, hi, grads)
 
 
-def _check_batch_size(internal_batch_size) -> int:
-    if not isinstance(internal_batch_size, int) or internal_batch_size < 1:
-        raise InputError(f"internal_batch_size must be a positive integer, got {internal_batch_size!r}")
-    return internal_batch_size
-
-
 @methods.register("integrated-gradients", description="Integrated gradients from a baseline clip (zeros, black or "
                   "blur), max |.| over colour", family="gradient")
 class IntegratedGradients(Attribution):
@@ -207,17 +206,23 @@ class IntegratedGradients(Attribution):
         convergence_delta: also forward ``x`` and ``x'`` once (one extra batch) and return
             ``extras["convergence_delta"]`` (B,) = ``sum(attr) - (f(x) - f(x'))`` (the completeness error),
             ``extras["baseline_score"]`` (B,) = ``f(x')`` and the logits of ``x`` (default False, as captum).
+
+    Example::
+
+        res = IntegratedGradients(model).attribute(clips, target=3, baseline="blur", n_steps=16,
+                                                   convergence_delta=True)
+        res.extras["convergence_delta"]   # (B,): sum(attr) - (f(x) - f(x'))
     """
 
-    def attribute(self, inputs: torch.Tensor, target=None, baseline: str | float | torch.Tensor = "zeros",
-                  n_steps: int = 32, rule: str = "gausslegendre", internal_batch_size: int = 16,
-                  blur_sigma: float | tuple[float, float, float] = (0.0, 5.0, 5.0), reduction: str = "max_abs",
-                  progress: bool = False, convergence_delta: bool = False, **params) -> AttributionResult:
-        check_params(self.name, params, [])
-        _check_reduction(reduction)
-        batch = _check_batch_size(internal_batch_size)
+    choices = {"reduction": REDUCTIONS, "rule": IG_RULES}
+    positive_ints = ("n_steps", "internal_batch_size")
+
+    def compute(self, x: torch.Tensor, target, logits, baseline: str | float | torch.Tensor = "zeros",
+                n_steps: int = 32, rule: str = "gausslegendre", internal_batch_size: int = 16,
+                blur_sigma: float | tuple[float, float, float] = (0.0, 5.0, 5.0), reduction: str = "max_abs",
+                progress: bool = False, convergence_delta: bool = False) -> AttributionResult:
+        batch = internal_batch_size
         alphas, weights = ig_alphas(n_steps, rule)
-        x, target, logits = self.prepare(inputs, target)
         ref = ig_baseline(self.model, x, baseline, blur_sigma)
         b = x.shape[0]
         alphas = alphas.to(x.device, x.dtype)
@@ -236,15 +241,14 @@ class IntegratedGradients(Attribution):
             idx = torch.arange(lo, hi, device=x.device)
             total_grad.index_add_(0, idx % b, grads * weights[idx // b].view(-1, 1, 1, 1, 1))
 
-        with model_state(self.model):
-            _batched_gradients(self.model, points, targets, n_steps * b, batch, combine, progress,
-                               desc="integrated gradients")
-            attr = diff * total_grad
-            if not convergence_delta:
-                return AttributionResult(reduce_channels(attr, reduction), raw=attr, logits=logits)
-            with torch.no_grad():
-                ends = torch.cat([x, ref]) if 2 * b <= batch else None
-                logits_all = self.model(ends) if ends is not None else torch.cat([self.model(x), self.model(ref)])
+        _batched_gradients(self.model, points, targets, n_steps * b, batch, combine, progress,
+                           desc="integrated gradients")
+        attr = diff * total_grad
+        if not convergence_delta:
+            return AttributionResult(reduce_channels(attr, reduction), raw=attr, logits=logits)
+        with torch.no_grad():
+            ends = torch.cat([x, ref]) if 2 * b <= batch else None
+            logits_all = self.model(ends) if ends is not None else torch.cat([self.model(x), self.model(ref)])
         logits, ref_logits = logits_all[:b], logits_all[b:]
         delta = attr.flatten(1).sum(1) - (target_scores(logits, target) - target_scores(ref_logits, target))
         return AttributionResult(reduce_channels(attr, reduction), raw=attr, logits=logits,
@@ -272,7 +276,7 @@ SMOOTHGRAD_PRESETS = {"paper": {"n_samples": 50, "noise_level": 0.15}}
 
 @methods.register("smoothgrad", description="SmoothGrad: gradients averaged over noisy copies of the clip (seeded), "
                   "max |.| over colour", family="gradient")
-class SmoothGrad(PresetMixin, Attribution):
+class SmoothGrad(Attribution):
     """SmoothGrad (Smilkov et al. 2017): the mean gradient over ``n_samples`` copies of the clip with Gaussian
     noise of std ``noise_level * (max - min)`` of each clip (a fraction of its input range).
 
@@ -291,24 +295,27 @@ class SmoothGrad(PresetMixin, Attribution):
         strict: for ``base="guided-backprop"``, see :class:`GuidedBackprop`.
         reduction: colour reduction (default ``"max_abs"``).
         progress: show a progress bar.
+
+    Example::
+
+        res = SmoothGrad(model).attribute(clips, target=3, preset="paper", seed=1)
+        res.extras["params"]["n_samples"]   # 50
     """
 
     presets = SMOOTHGRAD_PRESETS
+    choices = {"reduction": REDUCTIONS, "base": SMOOTHGRAD_BASES, "nt_type": SMOOTHGRAD_TYPES}
+    positive_ints = ("n_samples", "internal_batch_size")
 
-    def _attribute(self, inputs: torch.Tensor, target=None, noise_level: float = 0.15, n_samples: int = 16,
-                   seed: int = 0, base: str = "gradient", nt_type: str = "smoothgrad", internal_batch_size: int = 16,
-                   strict: bool = True, reduction: str = "max_abs", progress: bool = False) -> AttributionResult:
-        _check_reduction(reduction)
-        batch = _check_batch_size(internal_batch_size)
-        if base not in SMOOTHGRAD_BASES:
-            raise InputError(f"unknown SmoothGrad base {base!r}; choose from {', '.join(SMOOTHGRAD_BASES)}")
-        if nt_type not in SMOOTHGRAD_TYPES:
-            raise InputError(f"unknown nt_type {nt_type!r}; choose from {', '.join(SMOOTHGRAD_TYPES)}")
-        if not isinstance(n_samples, int) or n_samples < 1:
-            raise InputError(f"n_samples must be a positive integer, got {n_samples!r}")
-        if not noise_level >= 0:
-            raise InputError(f"noise_level must be >= 0, got {noise_level!r}")
-        x, target, logits = self.prepare(inputs, target)  # logits only when the target was inferred
+    def validate(self, params: dict) -> dict:
+        settings = super().validate(params)
+        if not settings["noise_level"] >= 0:
+            raise InputError(f"noise_level must be >= 0, got {settings['noise_level']!r}")
+        return settings
+
+    def compute(self, x: torch.Tensor, target, logits, noise_level: float = 0.15, n_samples: int = 16,
+                seed: int = 0, base: str = "gradient", nt_type: str = "smoothgrad", internal_batch_size: int = 16,
+                strict: bool = True, reduction: str = "max_abs", progress: bool = False) -> AttributionResult:
+        batch = internal_batch_size
         b = x.shape[0]
         sigma = smoothgrad_sigma(x, float(noise_level))
         # One generator per clip, seeded with the seed and a digest of the clip: a clip gets the same noise
@@ -338,9 +345,8 @@ class SmoothGrad(PresetMixin, Attribution):
             acc.index_add_(0, idx, grads)
             acc_sq.index_add_(0, idx, grads * grads)
 
-        with model_state(self.model):
-            _batched_gradients(self.model, points_kept, targets, n_samples * b, batch, combine, progress,
-                               desc="smoothgrad", guided=base == "guided-backprop", strict=strict)
+        _batched_gradients(self.model, points_kept, targets, n_samples * b, batch, combine, progress,
+                           desc="smoothgrad", guided=base == "guided-backprop", strict=strict)
         mean = acc / n_samples
         if nt_type == "smoothgrad":
             attr = mean

@@ -2,7 +2,7 @@
 and - our extension - in time.
 
 A CAM taken at a layer with an ``m x m`` feature grid can only place evidence in ``m x m`` cells of ``k = p/m``
-pixels (``p`` = input size). Jitter-CAM (Hartley, thesis ch. 5) upscales the input to ``p + d*k`` pixels so the
+pixels (``p`` = input size). Jitter-CAM (Hartley et al., BMVC 2021) upscales the input to ``p + d*k`` pixels so the
 same field of view spans ``m + d`` cells, runs the CAM on each ``p x p`` crop of the upscaled input on a grid of
 stride ``k`` (``(d+1)^2`` crops), pastes every crop's CAM back where the crop came from, and divides the sum by
 the number of crops that covered each position. The result resolves ``m + d`` cells across the view.
@@ -32,8 +32,8 @@ from tqdm.auto import tqdm
 
 from .. import methods
 from ..errors import InputError
-from .base import Attribution, AttributionResult, check_params, normalize_maps
-from .cam import CAM_VARIANTS, Reshape, assemble, check_input, layer_cams, pool_dims, resolve_layers
+from .base import Attribution, AttributionResult, normalize_maps
+from .cam import CAM_VARIANTS, WEIGHTINGS, Reshape, assemble, layer_cams, resolve_layers
 
 __all__ = ["JitterCAM", "jitter_grid"]
 
@@ -84,7 +84,8 @@ def _feature_grid(raw: torch.Tensor) -> tuple[int, int, int]:
 @methods.register("jitter-cam", description="Jitter-CAM: CAMs of shifted crops of an upscaled clip, averaged, for "
                   "finer spatial and temporal resolution", family="cam")
 class JitterCAM(Attribution):
-    """Jitter-CAM (Hartley, thesis ch. 5) with a temporal extension.
+    """Jitter-CAM ("Jitter-CAM: Improving the Spatial Resolution of CAM-Based Explanations", Hartley et al.,
+    BMVC 2021) with a temporal extension.
 
     Parameters of :meth:`attribute` (besides the clip batch and ``target``):
         cam: the CAM computed on every crop: ``"gradcam"`` (default), ``"gradcam++"``, ``"xgradcam"``,
@@ -107,33 +108,38 @@ class JitterCAM(Attribution):
     The result's ``raw`` is the accumulated map ``J / C`` on the upscaled canvas; ``extras`` hold the plain CAM
     at input resolution (``"cam"``), the canvas size, crop offsets and visit counts (``"canvas"``,
     ``"offsets"``, ``"counts"``) and the resolved targets.
+
+    Example::
+
+        res = JitterCAM(model).attribute(clips, target=3, cam="gradcam++", shifts=1, temporal_shifts=0)
+        res.extras["cam"]   # the plain Grad-CAM++ for comparison
     """
 
     family: ClassVar[str] = "cam"
+    resolves_target = True  # the plain CAM's forward pass fixes the targets
+    choices = {"cam": CAM_VARIANTS, "weighting": WEIGHTINGS}
+    positive_ints = ("chunk_size",)
 
-    def attribute(self, inputs: torch.Tensor, target=None, cam: str = "gradcam",
-                  shifts: int | Sequence[int] = 2, temporal_shifts: int = 1,
-                  scale: float | Sequence[float] | None = None, layer=None, weighting: str = "global",
-                  relu: bool = True, normalize: bool = False, pathway_weights: Sequence[float] | None = None,
-                  reshape: Reshape = None, chunk_size: int = 8, progress: bool = False,
-                  **params) -> AttributionResult:
-        check_params(self.name, params, ["cam", "shifts", "temporal_shifts", "scale", "layer", "weighting", "relu",
-                                         "normalize", "pathway_weights", "reshape", "chunk_size", "progress"])
-        if cam not in CAM_VARIANTS:
-            raise InputError(f"unknown CAM {cam!r} for jitter-cam; choose from {', '.join(CAM_VARIANTS)}")
-        pool_dims(torch.empty(1, 1, 1, 1), weighting)
-        if cam == "layercam" and weighting != "global":
-            raise InputError(f"layercam weights every position by its own gradient; weighting={weighting!r} "
-                             f"does not apply")
-        if int(chunk_size) < 1:
-            raise InputError(f"chunk_size must be >= 1, got {chunk_size}")
+    def validate(self, params: dict) -> dict:
+        settings = super().validate(params)
+        if not CAM_VARIANTS[settings["cam"]].uses_weighting and settings["weighting"] != "global":
+            raise InputError(f"{settings['cam']} weights every position by its own gradient; "
+                             f"weighting={settings['weighting']!r} does not apply")
+        _per_axis(settings["shifts"], 2, "shifts")
+        _per_axis(settings["temporal_shifts"], 1, "temporal_shifts")
+        return settings
+
+    def compute(self, x: torch.Tensor, target, logits, cam: str = "gradcam",
+                shifts: int | Sequence[int] = 2, temporal_shifts: int = 1,
+                scale: float | Sequence[float] | None = None, layer=None, weighting: str = "global",
+                relu: bool = True, normalize: bool = False, pathway_weights: Sequence[float] | None = None,
+                reshape: Reshape = None, chunk_size: int = 8, progress: bool = False) -> AttributionResult:
         dh, dw = _per_axis(shifts, 2, "shifts")
         (dt,) = _per_axis(temporal_shifts, 1, "temporal_shifts")
         if scale is not None:
             scale = _per_axis_float(scale)
 
         model = self.model
-        x = check_input(model, inputs)
         b, _, t, h, w = x.shape
         if t == 1:
             dt = 0

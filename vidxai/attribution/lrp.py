@@ -42,7 +42,7 @@ from torch.overrides import TorchFunctionMode
 
 from .. import methods
 from ..errors import InputError, UnsupportedModelError
-from .base import Attribution, AttributionResult, check_params, model_state, reduce_channels, target_scores
+from .base import REDUCTIONS, Attribution, AttributionResult, reduce_channels, target_scores
 from .guided import clamp_is_relu
 
 __all__ = ["LRPEpsilon", "LRPAlphaBeta", "LRPZPlus", "lrp_relevance", "LRPRule", "unsupported_lrp_modules"]
@@ -495,25 +495,23 @@ def lrp_relevance(model: nn.Module, x: torch.Tensor, target: torch.Tensor, rule:
 
 
 class _LRP(Attribution):
-    """Shared ``attribute`` of the three LRP methods."""
+    """Shared ``compute`` of the three LRP methods; each declares its rule's settings as ``forwarded_params``."""
 
     rule_kind = "epsilon"
-    extra_params: tuple[str, ...] = ()
+    choices = {"reduction": REDUCTIONS}
 
     def _rule(self, params: dict) -> LRPRule:
         return LRPRule(self.rule_kind)
 
-    def attribute(self, inputs: torch.Tensor, target=None, reduction: str = "sum", fold_batchnorm: bool = True,
-                  **params) -> AttributionResult:
-        check_params(self.name, params, self.extra_params)
-        from .base import REDUCTIONS
+    def validate(self, params: dict) -> dict:
+        settings = super().validate(params)
+        self._rule(settings)  # the rule's settings are checked before any forward pass
+        return settings
 
-        if reduction not in REDUCTIONS:
-            raise InputError(f"unknown reduction {reduction!r}; choose from {', '.join(REDUCTIONS)}")
-        rule = self._rule(params)
-        x, target, _ = self.prepare(inputs, target)
-        with model_state(self.model):
-            rel, logits = lrp_relevance(self.model, x, target, rule, fold_batchnorm=fold_batchnorm)
+    def compute(self, x: torch.Tensor, target, logits, reduction: str = "sum", fold_batchnorm: bool = True,
+                **rule_params) -> AttributionResult:
+        """``rule_params``: the rule's settings (``epsilon``; ``alpha``, ``beta``)."""
+        rel, logits = lrp_relevance(self.model, x, target, self._rule(rule_params), fold_batchnorm=fold_batchnorm)
         return AttributionResult(reduce_channels(rel, reduction), raw=rel, logits=logits,
                                  extras={"relevance_sum": rel.flatten(1).sum(1),
                                          "target_score": target_scores(logits, target)})
@@ -523,10 +521,16 @@ class _LRP(Attribution):
                   family="relevance")
 class LRPEpsilon(_LRP):
     """LRP-epsilon. Params: ``epsilon`` (default 1e-6), ``reduction`` (default ``"sum"``: relevance is additive, so
-    the map sums to the target logit minus what biases and epsilon absorb), ``fold_batchnorm`` (default True)."""
+    the map sums to the target logit minus what biases and epsilon absorb), ``fold_batchnorm`` (default True).
+
+    Example::
+
+        res = LRPEpsilon(model).attribute(clips, target=3, epsilon=1e-3)
+        res.extras["relevance_sum"], res.extras["target_score"]   # conservation check per clip
+    """
 
     rule_kind = "epsilon"
-    extra_params = ("epsilon",)
+    forwarded_params = {"epsilon": 1e-6}
 
     def _rule(self, params: dict) -> LRPRule:
         eps = float(params.get("epsilon", 1e-6))
@@ -539,10 +543,15 @@ class LRPEpsilon(_LRP):
                   "over colour", family="relevance")
 class LRPAlphaBeta(_LRP):
     """LRP-alpha-beta. Params: ``alpha`` (default 2), ``beta`` (default 1); conservation needs alpha - beta = 1
-    (anything else is accepted but scales the total); ``reduction``, ``fold_batchnorm`` as for LRP-epsilon."""
+    (anything else is accepted but scales the total); ``reduction``, ``fold_batchnorm`` as for LRP-epsilon.
+
+    Example::
+
+        res = LRPAlphaBeta(model).attribute(clips, target=3, alpha=1.0, beta=0.0)
+    """
 
     rule_kind = "alphabeta"
-    extra_params = ("alpha", "beta")
+    forwarded_params = {"alpha": 2.0, "beta": 1.0}
 
     def _rule(self, params: dict) -> LRPRule:
         alpha = float(params.get("alpha", 2.0))
@@ -555,6 +564,11 @@ class LRPAlphaBeta(_LRP):
 @methods.register("lrp-zplus", description="LRP z+ rule (positive inputs and weights only), relevance summed over "
                   "colour", family="relevance")
 class LRPZPlus(_LRP):
-    """LRP-z+ (Deep Taylor on ReLU inputs). Params: ``reduction``, ``fold_batchnorm`` as for LRP-epsilon."""
+    """LRP-z+ (Deep Taylor on ReLU inputs). Params: ``reduction``, ``fold_batchnorm`` as for LRP-epsilon.
+
+    Example::
+
+        res = LRPZPlus(model).attribute(clips, target=3)
+    """
 
     rule_kind = "zplus"

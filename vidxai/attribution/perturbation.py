@@ -4,15 +4,14 @@ All of them only query the model: they build many perturbed clips, score them in
 clips per forward (memory bounded; occlusion's default ``"auto"`` takes fewer clips per forward for large clips
 on the CPU, see :func:`vidxai.models.base.resolve_chunk_size`), and are seeded. See docs/perturbation.md.
 
-:class:`PresetMixin` gives a method named parameter presets (``preset="paper"``: the settings of the method's
-paper) and reports the settings each map was made with in ``extras["params"]``.
+Extremal perturbation has named presets (``preset="paper"``: the settings of the method's paper, see
+:attr:`vidxai.attribution.base.Attribution.presets`) and reports the settings of each map in ``extras["params"]``.
 """
 from __future__ import annotations
 
-import inspect
 import math
-from collections.abc import Callable, Iterator, Sequence
-from typing import Any, ClassVar
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import torch
 from torch import nn
@@ -20,53 +19,10 @@ from torch import nn
 from .. import methods
 from ..errors import InputError, UnknownNameError
 from ..models.base import resolve_chunk_size
-from .base import Attribution, AttributionResult, check_params, model_state, target_scores, upsample_to
+from .base import Attribution, AttributionResult, target_scores
 
 OUTPUTS = ("logit", "prob")
-
-
-class PresetMixin:
-    """Named parameter presets for a method whose work is done by ``_attribute(inputs, target, **settings)``.
-
-    ``attribute(inputs, target, preset="default", **params)`` starts from the defaults of ``_attribute``'s
-    signature, applies ``presets[preset]``, then the explicitly given ``params``, and hands the result back in
-    ``extras["params"]`` (with anything ``_attribute`` resolved at run time, e.g. a grid from the clip size),
-    so a report can print the settings behind every number.
-    """
-
-    #: preset name -> the settings it changes (``"default"`` changes nothing)
-    presets: ClassVar[dict[str, dict[str, Any]]] = {}
-
-    @classmethod
-    def defaults(cls) -> dict[str, Any]:
-        """The default settings: the keyword defaults of ``_attribute``."""
-        sig = inspect.signature(cls._attribute)
-        return {k: v.default for k, v in sig.parameters.items()
-                if v.default is not inspect.Parameter.empty and k != "target"}
-
-    @classmethod
-    def resolve_params(cls, preset: str = "default", **params) -> dict[str, Any]:
-        """The settings a call with ``preset`` and ``params`` runs with (without running it).
-
-        Raises:
-            UnknownNameError: an unknown preset.
-            InputError: an unknown parameter.
-        """
-        names = ("default", *cls.presets)
-        if preset not in names:
-            raise UnknownNameError(str(preset), names, hint=f"{cls.name} preset")
-        defaults = cls.defaults()
-        check_params(cls.name, params, list(defaults))
-        return {**defaults, **cls.presets.get(preset, {}), **params, "preset": preset}
-
-    def attribute(self, inputs: torch.Tensor, target=None, preset: str = "default", **params) -> AttributionResult:
-        settings = self.resolve_params(preset, **params)
-        result = self._attribute(inputs, target, **{k: v for k, v in settings.items() if k != "preset"})
-        result.extras["params"] = {**settings, **result.extras.get("params", {})}
-        return result
-
-    def _attribute(self, inputs: torch.Tensor, target=None, **settings) -> AttributionResult:
-        raise NotImplementedError
+FILLS = ("constant", "noise", "blur")
 
 
 def _triple(v: int | Sequence[int], what: str) -> tuple[int, int, int]:
@@ -100,11 +56,6 @@ def chunked_scores(model: nn.Module, make: Callable[[int, int], torch.Tensor], c
     return torch.cat(out)
 
 
-def _check_output(output: str) -> None:
-    if output not in OUTPUTS:
-        raise UnknownNameError(output, OUTPUTS, hint="score output")
-
-
 # -- occlusion ----------------------------------------------------------------------------------------------
 def window_starts(size: int, window: int, stride: int) -> list[int]:
     """Start offsets of a sliding window along one axis (captum's rule: the last window may overhang)."""
@@ -133,7 +84,7 @@ def occlusion_fill(x: torch.Tensor, fill: str, generator: torch.Generator | None
         from ..core.tensor import blur_frames as gaussian_blur
 
         return gaussian_blur(x, blur_sigma)
-    raise UnknownNameError(fill, ("constant", "noise", "blur"), hint="occlusion fill")
+    raise UnknownNameError(fill, FILLS, hint="occlusion fill")
 
 
 @methods.register("occlusion", description="Sliding 3-D window occlusion: drop in the class score per voxel",
@@ -145,16 +96,19 @@ class Occlusion(Attribution):
     clip blurred with a Gaussian of 5 pixels; or a constant ``value`` in normalised space, or seeded noise); a voxel's importance is the mean over the windows that
     cover it of ``score(x) - score(occluded x)``. With ``fill="constant"`` and ``output="logit"`` this equals
     captum's ``Occlusion`` with a sliding window of shape ``(C, t, h, w)``.
+
+    Example::
+
+        res = Occlusion(model).attribute(clips, target=3, window=(4, 32, 32), stride=(4, 16, 16))
+        res.extras["num_windows"]
     """
 
     slow = True
+    choices = {"output": OUTPUTS, "fill": FILLS}
 
-    def attribute(self, inputs: torch.Tensor, target=None, window=(4, 16, 16), stride=(2, 8, 8), fill: str = "blur",
-                  value: float = 0.0, output: str = "logit", chunk_size: int | str = "auto", seed: int = 0,
-                  progress: bool = False, **params) -> AttributionResult:
-        check_params(self.name, params, [])
-        _check_output(output)
-        x, target, logits = self.prepare(inputs, target)
+    def compute(self, x: torch.Tensor, target, logits, window=(4, 16, 16), stride=(2, 8, 8), fill: str = "blur",
+                value: float = 0.0, output: str = "logit", chunk_size: int | str = "auto", seed: int = 0,
+                progress: bool = False) -> AttributionResult:
         chunk_size = resolve_chunk_size(chunk_size, x.shape, x.device)
         window, stride = _triple(window, "window"), _triple(stride, "stride")
         b, _, t, h, w = x.shape
@@ -165,22 +119,21 @@ class Occlusion(Attribution):
         # window masks are built per chunk (all of them at once would be n_windows x T x H x W)
         saliency = torch.zeros(b, t, h, w, device=x.device)
         coverage = window_masks(boxes, window, (t, h, w)).sum(0).float()
-        with model_state(self.model):
-            for j in range(b):
-                xj, fj = x[j:j + 1], fill_clip[j:j + 1]
+        for j in range(b):
+            xj, fj = x[j:j + 1], fill_clip[j:j + 1]
 
-                def make(lo: int, hi: int, xj=xj, fj=fj) -> torch.Tensor:
-                    m = window_masks(boxes[lo:hi], window, (t, h, w))[:, None].to(x.dtype)
-                    return xj * (1 - m) + fj * m
+            def make(lo: int, hi: int, xj=xj, fj=fj) -> torch.Tensor:
+                m = window_masks(boxes[lo:hi], window, (t, h, w))[:, None].to(x.dtype)
+                return xj * (1 - m) + fj * m
 
-                with torch.no_grad():
-                    full = scores_of(self.model, xj, target[j:j + 1], output)
-                occluded = chunked_scores(self.model, make, len(boxes), target[j], chunk_size, output, progress,
-                                          "occlusion")
-                drop = full - occluded
-                for lo in range(0, len(boxes), chunk_size):  # spread each window's drop over its voxels
-                    m = window_masks(boxes[lo:lo + chunk_size], window, (t, h, w)).to(x.dtype)
-                    saliency[j] += torch.einsum("n,nthw->thw", drop[lo:lo + chunk_size], m)
+            with torch.no_grad():
+                full = scores_of(self.model, xj, target[j:j + 1], output)
+            occluded = chunked_scores(self.model, make, len(boxes), target[j], chunk_size, output, progress,
+                                      "occlusion")
+            drop = full - occluded
+            for lo in range(0, len(boxes), chunk_size):  # spread each window's drop over its voxels
+                m = window_masks(boxes[lo:lo + chunk_size], window, (t, h, w)).to(x.dtype)
+                saliency[j] += torch.einsum("n,nthw->thw", drop[lo:lo + chunk_size], m)
         saliency = saliency / coverage.clamp_min(1)
         return AttributionResult(saliency, logits=logits, extras={"num_windows": len(boxes)})
 
@@ -208,20 +161,25 @@ class RISE(Attribution):
     ``centre=True`` (default) subtracts the mean score first: sum_i (score_i - mean) * M_i / (n_masks * p). In
     expectation this differs from the paper's estimator only by a constant (masks are uniform on average), but
     its variance is far lower, so fewer masks give the same ranking of voxels. ``centre=False`` is the paper's.
+
+    Example::
+
+        res = RISE(model).attribute(clips, target=3, n_masks=200, seed=1)
     """
 
     slow = True
+    choices = {"output": OUTPUTS, "fill": FILLS}
+    positive_ints = ("n_masks", "chunk_size")
 
-    def attribute(self, inputs: torch.Tensor, target=None, n_masks: int = 500, grid=(4, 7, 7), p: float = 0.5,
-                  fill: str = "blur", output: str = "prob", centre: bool = True, chunk_size: int = 32,
-                  seed: int = 0, progress: bool = False, **params) -> AttributionResult:
-        check_params(self.name, params, [])
-        _check_output(output)
-        if not 0 < p < 1:
-            raise InputError(f"RISE keep probability p must be in (0, 1), got {p}")
-        if n_masks < 1:
-            raise InputError(f"RISE needs at least one mask, got n_masks={n_masks}")
-        x, target, logits = self.prepare(inputs, target)
+    def validate(self, params: dict) -> dict:
+        settings = super().validate(params)
+        if not 0 < settings["p"] < 1:
+            raise InputError(f"RISE keep probability p must be in (0, 1), got {settings['p']}")
+        return settings
+
+    def compute(self, x: torch.Tensor, target, logits, n_masks: int = 500, grid=(4, 7, 7), p: float = 0.5,
+                fill: str = "blur", output: str = "prob", centre: bool = True, chunk_size: int = 32,
+                seed: int = 0, progress: bool = False) -> AttributionResult:
         b, _, t, h, w = x.shape
         gen = torch.Generator().manual_seed(seed)
         grid = tuple(min(g, s) for g, s in zip(_triple(grid, "grid"), (t, h, w)))
@@ -231,7 +189,7 @@ class RISE(Attribution):
         score_sum = torch.zeros(b, device=x.device)
         from tqdm.auto import tqdm
 
-        with model_state(self.model), tqdm(total=n_masks, disable=not progress, desc="rise", leave=False) as bar:
+        with tqdm(total=n_masks, disable=not progress, desc="rise", leave=False) as bar:
             for start in range(0, n_masks, chunk_size):
                 m = rise_masks(min(chunk_size, n_masks - start), (t, h, w), grid, p, gen, x.device)
                 coverage += m.sum(0)
@@ -358,7 +316,7 @@ def _check_extremal(areas: Sequence[float], iterations: int, learning_rate: floa
 @methods.register("extremal-perturbation",
                   description="Spatio-temporal extremal perturbation: smooth masks of fixed volume that keep the class",
                   family="perturbation")
-class ExtremalPerturbation(PresetMixin, Attribution):
+class ExtremalPerturbation(Attribution):
     """Extremal perturbations (Fong, Patrick & Vedaldi 2019) on a coarse T x H x W grid.
 
     For every ``area`` a (a fraction of the whole volume) a smooth mask is optimised, all areas in one batch:
@@ -380,33 +338,40 @@ class ExtremalPerturbation(PresetMixin, Attribution):
     iterations and 1.5 x its areas, so it is not the default on the CPU. The learning rate stays vidxai's (SGD,
     momentum 0.9): TorchRay's 0.01 with dampening 0.9 is a different parametrisation of the step.
     Masks start at 0.5 everywhere, so the result is deterministic and ``seed`` has no effect.
+
+    Example::
+
+        res = ExtremalPerturbation(model).attribute(clips, target=3, preset="paper")
+        res.extras["masks"].shape   # (B, 6, T, H, W): one mask per area
     """
 
     slow = True
 
     presets = EXTREMAL_PRESETS
 
-    def _attribute(self, inputs: torch.Tensor, target=None, areas: Sequence[float] = (0.05, 0.1, 0.2, 0.4),
-                   grid=(4, 7, 7), iterations: int = 100, learning_rate: float = 0.5, variant: str = "preserve",
-                   sigma_max: float = 10.0, blur_levels: int = 8, temporal_blur: bool = False,
-                   lambda_start: float = 30.0, lambda_end: float = 300 * 1.0035 ** 800,
-                   lambda_growth: float | None = None, smooth_temperature: float = 1 / 20,
-                   seed: int = 0, progress: bool = False) -> AttributionResult:
-        _check_extremal(areas, iterations, learning_rate, variant)
-        x, target, logits = self.prepare(inputs, target)
+    def validate(self, params: dict) -> dict:
+        settings = super().validate(params)
+        _check_extremal(settings["areas"], settings["iterations"], settings["learning_rate"], settings["variant"])
+        return settings
+
+    def compute(self, x: torch.Tensor, target, logits, areas: Sequence[float] = (0.05, 0.1, 0.2, 0.4),
+                grid=(4, 7, 7), iterations: int = 100, learning_rate: float = 0.5, variant: str = "preserve",
+                sigma_max: float = 10.0, blur_levels: int = 8, temporal_blur: bool = False,
+                lambda_start: float = 30.0, lambda_end: float = 300 * 1.0035 ** 800,
+                lambda_growth: float | None = None, smooth_temperature: float = 1 / 20,
+                seed: int = 0, progress: bool = False) -> AttributionResult:
         b, _, t, h, w = x.shape
         grid = extremal_grid(grid, (t, h, w))
         area = torch.tensor([float(a) for a in areas], dtype=x.dtype, device=x.device)
         if lambda_growth is None:  # geometric from lambda_start to lambda_end over the iterations
             lambda_growth = (lambda_end / lambda_start) ** (1 / iterations)
         masks_out, scores_out = [], []
-        with model_state(self.model):
-            for j in range(b):
-                m, score = self._optimise(x[j:j + 1], target[j], area, grid, iterations, learning_rate, variant,
-                                          sigma_max, blur_levels, temporal_blur, lambda_start, lambda_growth,
-                                          smooth_temperature, progress)
-                masks_out.append(m)
-                scores_out.append(score)
+        for j in range(b):
+            m, score = self._optimise(x[j:j + 1], target[j], area, grid, iterations, learning_rate, variant,
+                                      sigma_max, blur_levels, temporal_blur, lambda_start, lambda_growth,
+                                      smooth_temperature, progress)
+            masks_out.append(m)
+            scores_out.append(score)
         masks = torch.stack(masks_out)  # (B, A, T, H, W)
         return AttributionResult(masks.sum(1), logits=logits,
                                  extras={"masks": masks, "areas": (masks > 0.5).flatten(2).float().mean(2),
@@ -446,5 +411,5 @@ class ExtremalPerturbation(PresetMixin, Attribution):
             return m[:, 0], scores_of(self.model, clips, targets, "logit")
 
 
-__all__ = ["Occlusion", "RISE", "ExtremalPerturbation", "PresetMixin", "EXTREMAL_PRESETS", "extremal_grid", "rise_masks", "window_starts", "smooth_mask", "area_penalty",
+__all__ = ["Occlusion", "RISE", "ExtremalPerturbation", "EXTREMAL_PRESETS", "extremal_grid", "rise_masks", "window_starts", "smooth_mask", "area_penalty",
            "blur_perturbation", "chunked_scores"]

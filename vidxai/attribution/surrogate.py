@@ -8,7 +8,9 @@ saliency volume, and the segmentation is returned with it.
 """
 from __future__ import annotations
 
+import inspect
 import math
+from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -17,8 +19,8 @@ from .. import methods
 from ..errors import InputError, UnknownNameError
 from ..models.base import resolve_chunk_size
 from .baselines import clip_seed
-from .base import Attribution, AttributionResult, check_params, input_gradient, model_state, reduce_channels
-from .perturbation import chunked_scores, occlusion_fill, scores_of
+from .base import Attribution, AttributionResult, input_gradient, model_state, reduce_channels
+from .perturbation import OUTPUTS, chunked_scores, occlusion_fill, scores_of
 
 FEATURES = ("supervoxels", "relevance")
 FILLS = ("constant", "noise", "blur", "pixelate")
@@ -128,40 +130,52 @@ def lime_samples(k: int, n: int, generator: torch.Generator, kernel_width: float
     return z, lime_kernel(1 - cos, kernel_width)
 
 
+#: options handed on to :func:`feature_segmentation` (their defaults are its own)
+SEGMENTATION_OPTIONS = ("compactness", "temporal_ratio", "max_iter", "relevance_quantile", "relevance_sigma",
+                        "min_feature_fraction")
+
+
 class FeatureMethod(Attribution):
-    """Shared parameters and the per-clip loop of the feature-based methods."""
+    """Shared parameters and the per-clip loop of the feature-based methods.
 
-    sampler = None  # (k, n, generator, **kw) -> (z, weights)
-    #: Method-specific keyword parameters handed on to :meth:`feature_weights`, with their defaults.
-    extra_params: dict = {}
+    A subclass draws coalitions (:meth:`samples`) or overrides :meth:`feature_weights`; its own options, with
+    their defaults, are its ``feature_options`` (handed on to :meth:`feature_weights`).
+    """
 
-    def attribute(self, inputs: torch.Tensor, target=None, segmentation: torch.Tensor | None = None,
-                  features: str = "supervoxels", n_segments: int = 64, n_samples: int = 512, fill: str = "blur",
-                  value: float = 0.0, kernel_width: float = 0.25, chunk_size: int | str = "auto", output: str = "logit",
-                  seed: int = 0, progress: bool = False, **params) -> AttributionResult:
-        slic = {k: params.pop(k) for k in list(params)
-                if k in ("compactness", "temporal_ratio", "max_iter", "relevance_quantile", "relevance_sigma",
-                         "min_feature_fraction")}
-        extra = {k: params.pop(k, v) for k, v in self.extra_params.items()}
-        check_params(self.name, params, [])
-        x, target, logits = self.prepare(inputs, target)
+    positive_ints = ("n_samples", "n_segments")
+    choices = {"features": FEATURES, "fill": FILLS, "output": OUTPUTS}
+    #: method-specific keyword parameters handed on to :meth:`feature_weights`, with their defaults
+    feature_options: ClassVar[dict[str, Any]] = {}
+
+    def __init_subclass__(cls, **kwargs) -> None:
+        super().__init_subclass__(**kwargs)
+        own = inspect.signature(feature_segmentation).parameters  # the rest go on to slic3d
+        cls.forwarded_params = {**{k: own[k].default if k in own else inspect.Parameter.empty
+                                   for k in SEGMENTATION_OPTIONS}, **cls.feature_options}
+
+    def compute(self, x: torch.Tensor, target, logits, segmentation: torch.Tensor | None = None,
+                features: str = "supervoxels", n_segments: int = 64, n_samples: int = 512, fill: str = "blur",
+                value: float = 0.0, kernel_width: float = 0.25, chunk_size: int | str = "auto", output: str = "logit",
+                seed: int = 0, progress: bool = False, **options) -> AttributionResult:
+        """``options``: :data:`SEGMENTATION_OPTIONS` given for :func:`feature_segmentation`, and the method's
+        ``feature_options``."""
+        slic = {k: v for k, v in options.items() if k in SEGMENTATION_OPTIONS}
+        extra = {k: v for k, v in options.items() if k not in SEGMENTATION_OPTIONS}
         chunk_size = resolve_chunk_size(chunk_size, x.shape, x.device)
         seg = (feature_segmentation(self.model, x, target, features, n_segments, **slic) if segmentation is None
                else torch.as_tensor(segmentation, device=x.device).long().reshape(x.shape[0], *x.shape[2:]))
         saliency = torch.zeros(x.shape[0], *x.shape[2:], device=x.device)
         tables = []
-        with model_state(self.model):
-            for j in range(x.shape[0]):
-                # one generator per clip (seed + a digest of the clip): a clip's map is the same alone or in a batch
-                gen = torch.Generator().manual_seed(clip_seed(x[j], seed))
-                base = fill_clip(x[j:j + 1], fill, gen, value)
-                k = int(seg[j].max()) + 1
-                weights, table = self.feature_weights(x[j:j + 1], base, seg[j], k, target[j], gen,
-                                                      n_samples=n_samples, kernel_width=kernel_width,
-                                                      chunk_size=chunk_size, output=output, progress=progress,
-                                                      **extra)
-                saliency[j] = weights.to(x.device)[seg[j]]
-                tables.append(table)
+        for j in range(x.shape[0]):
+            # one generator per clip (seed + a digest of the clip): a clip's map is the same alone or in a batch
+            gen = torch.Generator().manual_seed(clip_seed(x[j], seed))
+            base = fill_clip(x[j:j + 1], fill, gen, value)
+            k = int(seg[j].max()) + 1
+            weights, table = self.feature_weights(x[j:j + 1], base, seg[j], k, target[j], gen,
+                                                  n_samples=n_samples, kernel_width=kernel_width,
+                                                  chunk_size=chunk_size, output=output, progress=progress, **extra)
+            saliency[j] = weights.to(x.device)[seg[j]]
+            tables.append(table)
         settings = {"features": features, "n_segments": n_segments, "n_samples": n_samples, "fill": fill,
                     "value": value, "kernel_width": kernel_width, "chunk_size": chunk_size, "output": output,
                     "seed": seed, "given_segmentation": segmentation is not None, **slic, **extra}
@@ -185,7 +199,13 @@ class FeatureMethod(Attribution):
                   family="perturbation")
 class Lime(FeatureMethod):
     """LIME (Ribeiro et al. 2016, "Why Should I Trust You?") with supervoxels as features (``n_samples``
-    coalitions; weights :func:`lime_kernel` of the cosine distance, kernel width 0.25, as ``lime_image``)."""
+    coalitions; weights :func:`lime_kernel` of the cosine distance, kernel width 0.25, as ``lime_image``).
+
+    Example::
+
+        res = Lime(model).attribute(clips, target=3, n_segments=120, n_samples=256, seed=0)
+        res.extras["features"][0]["features"][:3]   # per-supervoxel weights of clip 0
+    """
 
     slow = True
 
@@ -196,7 +216,12 @@ class Lime(FeatureMethod):
 @methods.register("kernelshap", description="KernelSHAP over supervoxels: Shapley-kernel-weighted linear fit",
                   family="perturbation")
 class KernelShap(FeatureMethod):
-    """KernelSHAP (Lundberg & Lee 2017) over supervoxels; exact Shapley values when ``2^K <= n_samples``."""
+    """KernelSHAP (Lundberg & Lee 2017) over supervoxels; exact Shapley values when ``2^K <= n_samples``.
+
+    Example::
+
+        res = KernelShap(model).attribute(clips, target=3, n_segments=8, n_samples=256)  # 2^8 <= 256: exact
+    """
 
     slow = True
 
@@ -216,11 +241,16 @@ class FeatureOcclusion(FeatureMethod):
 
     Params (besides those of the feature methods): ``sets`` (default True): also search the deleting and
     restoring sets (about 2k more forwards); ``sets=False`` gives the single-feature drops only, like captum's
-    ``FeatureAblation`` (the sets are then None)."""
+    ``FeatureAblation`` (the sets are then None).
+
+    Example::
+
+        res = FeatureOcclusion(model).attribute(clips, target=3, n_segments=32, sets=False)
+    """
 
     slow = True
 
-    extra_params = {"sets": True}
+    feature_options = {"sets": True}
 
     def feature_weights(self, x, base, seg, k, target, gen, n_samples, kernel_width, chunk_size, output, progress,
                         sets=True):

@@ -29,6 +29,7 @@ T = 1 gives SWAG for single images through the same code.
 """
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 import torch
@@ -37,7 +38,7 @@ from .. import methods
 from ..errors import InputError, ShapeError
 from ..supervoxels import slic3d
 from ..supervoxels.slic import DEFAULT_TEMPORAL_RATIO
-from .base import Attribution, AttributionResult, check_params, model_state, normalize_maps
+from .base import Attribution, AttributionResult, normalize_maps
 from .guided import guided_gradient
 
 __all__ = ["SwagV", "SwagVI", "SwagVG", "SwagVIG", "PRESETS", "segment_means", "gradient_map"]
@@ -106,54 +107,52 @@ class SwagV(Attribution):
 
     family = "supervoxel"
     variant = "ig"
+    #: options handed on to :func:`vidxai.supervoxels.slic3d` (its defaults apply)
+    forwarded_params = dict.fromkeys(_SLIC_PARAMS, inspect.Parameter.empty)
 
-    def attribute(self, inputs: torch.Tensor, target=None, preset: str = "default",
-                  n_segments: int | str = PRESET, compactness: float | str = PRESET,
-                  gradient_weight: float | str = PRESET, temporal_ratio: float | None | str = PRESET,
-                  strict: bool = True, **params) -> AttributionResult:
+    def __init_subclass__(cls, **kwargs) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.presets = {name: dict(per_variant[cls.variant]) for name, per_variant in PRESETS.items()}
+
+    def validate(self, params: dict) -> dict:
+        settings = super().validate(params)
+        for key in ("n_segments", "compactness", "gradient_weight", "temporal_ratio"):
+            val = settings[key]
+            if isinstance(val, str) and val != PRESET:
+                raise InputError(f"{self.name}: {key} must be a number or {PRESET!r}, got {val!r}")
+        if self.variant == "g" and settings["compactness"] != PRESET:
+            raise InputError("swagv-g has no colour term: use gradient_weight, not compactness")
+        if self.variant == "i" and settings["gradient_weight"] != PRESET:
+            raise InputError("swagv-i has no gradient term: use compactness, not gradient_weight")
+        if int(settings["n_segments"]) < 1:
+            raise InputError(f"n_segments must be >= 1, got {settings['n_segments']}")
+        return settings
+
+    def compute(self, x: torch.Tensor, target, logits, n_segments: int | str = PRESET,
+                compactness: float | str = PRESET, gradient_weight: float | str = PRESET,
+                temporal_ratio: float | None | str = PRESET, strict: bool = True,
+                **slic_options) -> AttributionResult:
         """Supervoxels of the clip (colour, the guided-backprop map, or both), each weighted by the mean
         guided-backprop magnitude inside it.
 
         Args:
-            inputs: ``(B, C, T, H, W)`` clips in the model's input space.
-            target: class per clip (index, name, list); None = the predicted class.
-            preset: ``"default"`` or ``"thesis"``: the values of every parameter left at ``"preset"``.
-            n_segments, compactness, gradient_weight, temporal_ratio: override the preset's value.
+            n_segments, compactness, gradient_weight, temporal_ratio: the preset's values unless given
+                (``"preset"`` in the signature: a variant has only the weights it uses).
             strict: refuse models with activations guided backprop has no rule for.
-            **params: SLIC options passed to :func:`vidxai.supervoxels.slic3d` (``max_iter``, ``merge``...).
+            **slic_options: SLIC options passed to :func:`vidxai.supervoxels.slic3d` (``max_iter``, ``merge``...).
 
         Returns:
             :class:`AttributionResult` with ``saliency (B, T, H, W)``, ``segmentation`` (labels) and the
-            guided-backprop map as ``raw``.
-
-        Example::
-
-            res = SwagVIG(model).attribute(clips, target=3, n_segments=200)
-            res.segmentation.max()  # about 200 supervoxels per clip
+            guided-backprop map as ``raw``; ``extras["config"]``: the four SLIC settings used.
         """
-        check_params(self.name, params, _SLIC_PARAMS)
-        if preset not in PRESETS:
-            raise InputError(f"unknown SWAG-V preset {preset!r}; choose from {', '.join(PRESETS)}")
-        cfg = dict(PRESETS[preset][self.variant])
-        for key, val in (("n_segments", n_segments), ("compactness", compactness),
-                         ("gradient_weight", gradient_weight), ("temporal_ratio", temporal_ratio)):
-            if isinstance(val, str) and val != PRESET:
-                raise InputError(f"{self.name}: {key} must be a number or {PRESET!r}, got {val!r}")
-            if not (isinstance(val, str) and val == PRESET):
-                if key == "compactness" and self.variant == "g":
-                    raise InputError("swagv-g has no colour term: use gradient_weight, not compactness")
-                if key == "gradient_weight" and self.variant == "i":
-                    raise InputError("swagv-i has no gradient term: use compactness, not gradient_weight")
-                cfg[key] = val
-        if int(cfg["n_segments"]) < 1:
-            raise InputError(f"n_segments must be >= 1, got {cfg['n_segments']}")
-
-        x, target, _ = self.prepare(inputs, target)
+        params = slic_options
+        cfg = {k: v for k, v in (("n_segments", n_segments), ("compactness", compactness),
+                                 ("gradient_weight", gradient_weight), ("temporal_ratio", temporal_ratio))
+               if not (isinstance(v, str) and v == PRESET)}
         if self.variant != "g" and x.shape[1] != getattr(self.model, "input_channels", 3):  # two-stream: 5
             raise ShapeError(f"{self.name} segments the clip's colour and needs 3 channels, got {x.shape[1]}; "
                              "use swagv-g")
-        with model_state(self.model):
-            grad, logits = guided_gradient(self.model, x, target, strict=strict)
+        grad, logits = guided_gradient(self.model, x, target, strict=strict)
         m = gradient_map(grad.detach())  # (B, T, H, W)
         with torch.no_grad():
             scaled = 100.0 * normalize_maps(m.float())  # the gradient on the Lab range [0, 100]
@@ -168,8 +167,7 @@ class SwagV(Attribution):
             saliency, weights = segment_means(m, labels)
         counts = labels.flatten(1).amax(1) + 1
         return AttributionResult(saliency=saliency, raw=m, segmentation=labels, logits=logits,
-                                 extras={"segment_weights": weights, "num_segments": counts,
-                                         "preset": preset, "config": cfg})
+                                 extras={"segment_weights": weights, "num_segments": counts, "config": cfg})
 
 
 @methods.register("swagv-i", description="SWAG-V I: supervoxels from the clip's colour, weighted by mean "

@@ -27,7 +27,7 @@ from torch import nn
 from .. import methods
 from ..errors import UnsupportedModelError
 from ..models.base import VideoModel
-from .base import Attribution, AttributionResult, HookSet, check_params, model_state, upsample_to
+from .base import Attribution, AttributionResult, HookSet, upsample_to
 
 __all__ = ["SaliencyTubes", "find_pool_linear_head", "is_linear_map", "class_weights"]
 
@@ -193,14 +193,18 @@ class SaliencyTubes(Attribution):
 
     ``raw`` is the map at feature resolution ``(B, T', H', W')``; ``extras["layer"]`` / ``extras["linear"]`` name
     the layers used.
+
+    Example::
+
+        res = SaliencyTubes(model).attribute(clips, target=3)
+        res.extras["layer"], res.extras["linear"]   # e.g. "Mixed_5c", "logits.conv3d" on I3D
     """
 
-    def attribute(self, inputs: torch.Tensor, target=None, layer=None, linear=None, relu: bool = True,
-                  **params) -> AttributionResult:
-        check_params(self.name, params, [])
-        x = self.model.check_input(inputs).to(self.model.device)
-        with model_state(self.model):
-            feat_mod, lin, acts, logits = find_pool_linear_head(self.model, x, layer=layer, linear=linear)
+    resolves_target = True  # the targets come from the one forward pass that records the features
+
+    def compute(self, x: torch.Tensor, target, logits, layer=None, linear=None, relu: bool = True
+                ) -> AttributionResult:
+        feat_mod, lin, acts, logits = find_pool_linear_head(self.model, x, layer=layer, linear=linear)
         target = self.model.resolve_targets(target, logits)
         weights = class_weights(lin)[target].to(acts.dtype)  # (B, C)
         tubes = torch.einsum("bc...,bc->b...", acts, weights)

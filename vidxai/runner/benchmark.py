@@ -8,7 +8,8 @@ right answer is known, and every registered method can be ranked on it:
   three threshold schemes, temporal localisation against the action interval, deletion/insertion AUC;
 - **motion vs appearance**: the share of the saliency on actor+distractors that lies on the actor; a good
   video explanation follows the motion that decides the class, not the look-alike distractors;
-- **model contrast score** (BAM, method.md section 4): ``G(action model) - G(background model)``, where
+- **model contrast score** (BAM: "Benchmarking Attribution Methods with Relative Feature Importance", Yang &
+  Kim 2019): ``G(action model) - G(background model)``, where
   ``G`` is the mean over correctly classified clips of the mean [0,1]-normalised saliency inside the actor
   masks. The background model decides from the background texture only, so a faithful method's maps must move
   off the actor for it;

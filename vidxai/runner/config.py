@@ -31,8 +31,6 @@ from typing import Any
 from ..errors import ConfigError, VidxaiError
 from .schema import validate
 
-KNOWN_METRICS = ("deletion", "localization", "pointing", "temporal")
-
 #: Metric options that never change a cached value: ``chunk_size`` only sets how many clips go through the model
 #: at once, ``calibration_fraction`` is applied by the report to the cached per-clip IoUs. They are left out of
 #: the cache keys, so changing them reuses the cache; every other option is part of its metric's key.
@@ -126,33 +124,18 @@ def check_model_options(model: dict[str, Any], source: str = "<dict>") -> None:
 def check_method_params(method: MethodSpec, where: str) -> None:
     """Reject parameters ``method`` does not take, before any work (as a :class:`ConfigError` naming ``where``).
 
-    Methods with presets resolve their settings without running (``resolve_params``); the others are checked
-    against the named parameters of their ``attribute`` when it takes no ``**params`` (a method that passes
-    extra parameters on checks them itself, when it runs).
+    Every :class:`~vidxai.attribution.base.Attribution` resolves its settings without running (``resolve_params``:
+    its ``compute()`` signature, its forwarded parameters and presets), with close matches for typos.
     """
-    import inspect
-
     from .. import methods as registry
 
     cls = registry.get(method.name)
+    if not hasattr(cls, "resolve_params"):  # a duck-typed method of a user's: it checks its parameters itself
+        return
     try:
-        if hasattr(cls, "resolve_params"):
-            cls.resolve_params(**method.params)
-            return
-        params = inspect.signature(cls.attribute).parameters
+        cls.resolve_params(**method.params)
     except VidxaiError as e:
         raise ConfigError(f"{where}: {e}") from None
-    except (TypeError, ValueError):  # a signature inspect cannot read: the method checks when it runs
-        return
-    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
-        return
-    from .schema import check_keys
-
-    known = [n for n in params if n not in ("self", "inputs", "target")]
-    try:
-        check_keys(method.params, known, "", what=f"method {method.name}", noun="parameter")
-    except ConfigError as e:
-        raise ConfigError(f"{where}.{e}") from None
 
 
 def load_config(path: str | os.PathLike, overrides: dict[str, Any] | None = None) -> RunConfig:
