@@ -304,3 +304,17 @@ def test_memory_guard_counts_the_overlays_of_topk_targets():
     assert _overlay_count(ExplainOptions(methods=["gradcam", "gradient"], target="top3")) == 6
     assert _overlay_count(ExplainOptions(methods=["gradcam"], target=[1, 2])) == 2
     assert _overlay_count(ExplainOptions(methods=["gradcam"], target="yoga")) == 1
+
+
+def test_time_estimate_counts_the_passes_a_preset_sets():
+    """The estimate reads the settings the method will run with: SmoothGrad's paper preset is 50 samples, its
+    default 16 (the estimate read attribute()'s signature, which knows no preset, and counted one pass)."""
+    from types import SimpleNamespace
+
+    from vidxai.pipeline import _estimate_explain_s
+
+    job = SimpleNamespace(forward_s=1.0, n_windows=1)
+    assert _estimate_explain_s(job, "smoothgrad", {"preset": "paper"}) == 3.0 * 50
+    assert _estimate_explain_s(job, "smoothgrad", {}) == 3.0 * 16
+    assert _estimate_explain_s(job, "rise", {"n_masks": 8}) == 3.0 * 8
+    assert _estimate_explain_s(job, "smoothgrad", {"no_such": 1}) == 3.0  # a bad parameter fails later, clearly

@@ -632,15 +632,15 @@ _PASS_PARAMS = ("n_samples", "samples", "num_samples", "n_steps", "steps", "n_ma
 
 def _estimate_explain_s(job: _Job, method: str, params: dict[str, Any]) -> float:
     """A rough upper estimate of one method's time: forward+backward (~3 forwards) per model pass."""
-    import inspect
-
     from . import methods as registry
+    from .errors import VidxaiError
 
-    try:
-        defaults = {k: p.default for k, p in inspect.signature(registry.get(method).attribute).parameters.items()}
-    except (TypeError, ValueError):
-        defaults = {}
-    counts = [v for k in _PASS_PARAMS for v in [params.get(k, defaults.get(k))] if isinstance(v, int) and v > 0]
+    cls = registry.get(method)
+    try:  # the settings the method will run with (defaults, its preset, the given values)
+        settings = cls.resolve_params(**params) if hasattr(cls, "resolve_params") else dict(params)
+    except VidxaiError:
+        settings = dict(params)
+    counts = [v for k in _PASS_PARAMS for v in [settings.get(k)] if isinstance(v, int) and v > 0]
     return 3.0 * job.forward_s * job.n_windows * max(counts, default=1)
 
 
