@@ -33,6 +33,7 @@ import torch
 
 from ..core.tensor import minmax_per_clip
 from ..metrics import higher_is_better as metrics_higher_is_better
+from ..metrics.registry import RESULTS
 from .config import MethodSpec, RunConfig, parse_config
 from .report import collect
 
@@ -145,10 +146,8 @@ def run_benchmark(methods: Sequence[str | MethodSpec] | None = None, settings: B
     results: dict[str, dict[str, float]] = {}
     for m in specs:
         e = summary["methods"][m.title]
-        r: dict[str, float] = {k: e[k]["mean"] for k in ("pointing_hit", "energy_in_gt", "deletion_auc", "insertion_auc",
-                                                          "seconds_per_clip") if k in e}
-        if "temporal_mass_in_interval" in e:
-            r["temporal_mass_in_interval"] = e["temporal_mass_in_interval"]["mean"]
+        # the runner's per-clip results that the benchmark ranks or reports (the rest it computes below)
+        r: dict[str, float] = {k: e[k]["mean"] for k, _, _ in RANKED + REPORTED if isinstance(e.get(k), dict)}
         loc = e.get("localization", {})
         if loc:
             r["localization_error"] = float(np.mean([v["error_heldout"] for v in loc.values()]))
@@ -206,7 +205,7 @@ def markdown(report: dict[str, Any], command: str = "vidxai bench synthetic") ->
         cells = []
         for key, _, _ in cols:
             v = r.get(key, float("nan"))
-            digits = 1 if key == "localization_error" else (4 if key == "seconds_per_clip" else 3)
+            digits = RESULTS[key].digits if key in RESULTS else 3  # decimals declared with the result
             cells.append("-" if not np.isfinite(v) else f"{v:.{digits}f}")
         lines.append(f"| {i} | {row['method']} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
