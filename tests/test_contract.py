@@ -276,3 +276,18 @@ def test_a_registered_dataset_type_passes_the_config_schema():
         assert cfg.dataset["type"] == "contract-schema"
     finally:
         DATASETS._items.pop("contract-schema")
+
+
+def test_the_public_api_is_documented_with_examples():
+    """Every function and class ``import vidxai`` exports (errors aside) has a docstring with an example."""
+    import vidxai.errors as errors_mod
+
+    missing = []
+    for name in vidxai.__all__:
+        obj = getattr(vidxai, name)
+        if (inspect.isfunction(obj) or inspect.isclass(obj)) and not (inspect.isclass(obj) and issubclass(
+                obj, errors_mod.VidxaiError)):
+            doc = inspect.getdoc(obj) or ""
+            if "Example" not in doc and ">>>" not in doc:
+                missing.append(name)
+    assert not missing, f"no docstring example: {missing}"

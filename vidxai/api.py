@@ -109,6 +109,12 @@ def explain_batch(model: VideoModel | nn.Module | str, clips: torch.Tensor, meth
 
     ``target`` is None, one index/name for all clips, or one per clip. Method extras that are tensors with a
     batch dimension or lists with one entry per clip are split per clip into each ``Explanation.metadata``.
+
+    Example::
+
+        clips = torch.stack([load_clip(p, model.spec).tensor for p in paths])   # (B, 3, T, H, W)
+        exps = vidxai.explain_batch(model, clips, method="gradcam", target=labels)
+        exps[0].saliency.shape, exps[0].target_name
     """
     model = as_model(model)
     method = method or _methods.default_method()
@@ -177,7 +183,13 @@ def _check_runs(model: VideoModel, x: torch.Tensor, error: RuntimeError) -> None
 @torch.no_grad()
 def predict(model: VideoModel | nn.Module | str, clip: ClipLike, topk: int = 5,
             clip_options: dict | None = None) -> list[tuple[int, str, float]]:
-    """Top-k ``(index, name, probability)`` predictions for one clip."""
+    """Top-k ``(index, name, probability)`` predictions for one clip.
+
+    Example::
+
+        vidxai.predict("i3d", "clip.mp4", topk=3)
+        # [(6, 'archery', 0.98), (...), (...)]
+    """
     from .core.runtime import model_state
 
     model = as_model(model)

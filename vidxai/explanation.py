@@ -37,6 +37,12 @@ class Explanation:
 
     In a notebook an Explanation shows itself as an animated overlay (:meth:`_repr_html_`); :meth:`to_video`
     writes it to a file.
+
+    Example::
+
+        exp = vidxai.explain("i3d", "clip.mp4", method="gradcam")
+        exp.target_name, exp.probability, exp.saliency.shape   # ('archery', 0.98, (64, 224, 224))
+        exp.to_video("gradcam.mp4")
     """
 
     saliency: torch.Tensor

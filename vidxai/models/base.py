@@ -47,6 +47,11 @@ class InputSpec:
     Pixels are first scaled from uint8 to ``value_range`` (``(0, 1)`` or ``(-1, 1)``), then
     normalised with ``(x - mean) / std``. Frames are resized so the short side is ``short_side``
     and centre-cropped to ``crop`` = (H, W).
+
+    Example::
+
+        spec = InputSpec(num_frames=16, crop=(224, 224), short_side=256, value_range=(-1, 1))  # I3D's
+        model = vidxai.wrap(my_net, spec=spec, num_classes=400)
     """
 
     num_frames: int = 16
@@ -85,6 +90,12 @@ class VideoModel(nn.Module):
         target_layers: module paths (relative to ``net``) of the default CAM layers, one per pathway.
         name: registry name.
         weights: a short description of where the weights came from.
+
+    Example::
+
+        model = VideoModel(net, InputSpec(num_frames=8, crop=(112, 112)), class_names=["a", "b"],
+                           target_layers=["layer4"])
+        model(torch.rand(1, 3, 8, 112, 112)).shape   # (1, 2)
     """
 
     def __init__(
