@@ -291,3 +291,28 @@ def test_the_public_api_is_documented_with_examples():
             if "Example" not in doc and ">>>" not in doc:
                 missing.append(name)
     assert not missing, f"no docstring example: {missing}"
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_the_method_reference_comes_from_the_class(method):
+    """``vidxai.methods.reference`` (and ``vidxai methods NAME``) lists exactly the parameters the template
+    accepts, with the signature's defaults."""
+    from vidxai.attribution.base import parameter_defaults
+
+    ref = vidxai.methods.reference(method)
+    cls = vidxai.methods.get(method)
+    assert list(ref["parameters"]) == list(parameter_defaults(cls)) == cls.capabilities()["parameters"]
+    assert ref["doc"] == inspect.getdoc(cls) and ref["description"] == vidxai.methods.describe(method)
+    for name, default in parameter_defaults(cls).items():
+        if default is not inspect.Parameter.empty:
+            assert ref["parameters"][name] == repr(default)
+
+
+def test_methods_command_shows_one_method(capsys):
+    from vidxai.cli import main
+
+    assert main(["methods", "smoothgrad"]) == 0
+    out = capsys.readouterr().out
+    assert "n_samples" in out and "preset 'paper': n_samples=50" in out and "Smilkov" in out
+    assert main(["methods", "smothgrad"]) == 2
+    assert "did you mean 'smoothgrad'" in capsys.readouterr().err

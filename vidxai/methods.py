@@ -61,10 +61,34 @@ def describe(name: str) -> str:
     return _REGISTRY.describe(name)
 
 
+def reference(name: str) -> dict:
+    """Everything a user needs to call method ``name``: description, capabilities, parameters with their
+    defaults (read from its ``compute()`` signature), presets and the class docstring.
+
+    Example::
+
+        ref = vidxai.methods.reference("smoothgrad")
+        ref["parameters"]["n_samples"], ref["presets"]["paper"]   # ('16', {'n_samples': 50, 'noise_level': 0.15})
+    """
+    import inspect
+
+    from .attribution.base import parameter_defaults
+
+    cls = get(name)
+    params = {k: ("(required)" if v is inspect.Parameter.empty and k not in getattr(cls, "forwarded_params", {})
+                  else "(see the function it is handed to)" if v is inspect.Parameter.empty else repr(v))
+              for k, v in parameter_defaults(cls).items()} if hasattr(cls, "compute") else {}
+    caps = cls.capabilities() if hasattr(cls, "capabilities") else {}
+    return {"name": name, "description": describe(name), "capabilities": {k: v for k, v in caps.items()
+                                                                          if k != "parameters"},
+            "parameters": params, "presets": dict(getattr(cls, "presets", {}) or {}),
+            "doc": inspect.getdoc(cls) or ""}
+
+
 def default_method() -> str:
     """The default method: SWAG-V I+G when registered, guided backprop otherwise."""
     _load_all()
     return DEFAULT_METHOD if DEFAULT_METHOD in _REGISTRY else FALLBACK_METHOD
 
 
-__all__ = ["register", "list", "get", "describe", "default_method", "DEFAULT_METHOD"]
+__all__ = ["register", "list", "get", "describe", "reference", "default_method", "DEFAULT_METHOD"]
