@@ -48,6 +48,41 @@ class TinyNet3D(nn.Module):
         return self.fc(self.pool(self.features(x)).flatten(1))
 
 
+class TwoPathwayNet(nn.Module):
+    """A SlowFast-shaped toy: ``net([slow (B, 3, T/alpha, H, W), fast (B, 3, T, H, W)])``: one conv + ReLU (+ an
+    optional max pool) per pathway, mean-pooled, concatenated, one linear classifier. The sizes differ between
+    tests (the layers are created in the same order, so a seed gives the same weights for the same sizes)."""
+
+    def __init__(self, slow_channels: int = 6, fast_channels: int = 2, slow_kernel=(1, 3, 3), slow_pool=(1, 2, 2),
+                 fast_pool=(1, 2, 2), num_classes: int = 3, inplace_fast: bool = False) -> None:
+        super().__init__()
+        kernel = (slow_kernel,) * 3 if isinstance(slow_kernel, int) else tuple(slow_kernel)
+        self.slow = nn.Sequential(nn.Conv3d(3, slow_channels, kernel, padding=tuple(k // 2 for k in kernel)),
+                                  nn.ReLU(), *([nn.MaxPool3d(slow_pool)] if slow_pool else []))
+        self.fast = nn.Sequential(nn.Conv3d(3, fast_channels, 3, padding=1), nn.ReLU(inplace=inplace_fast),
+                                  *([nn.MaxPool3d(fast_pool)] if fast_pool else []))
+        self.fc = nn.Linear(slow_channels + fast_channels, num_classes)
+
+    def forward(self, xs):
+        return self.fc(torch.cat([self.slow(xs[0]).mean(dim=(2, 3, 4)), self.fast(xs[1]).mean(dim=(2, 3, 4))], 1))
+
+
+class OneFrameClip(nn.Module):
+    """Runs an image CNN on a one-frame clip ``(B, 3, 1, H, W)``: the video maths reduces to the 2-D one, so 2-D
+    reference libraries (pytorch-grad-cam, captum's LRP) can check it. ``fc`` is the image CNN's classifier."""
+
+    def __init__(self, net2d: nn.Module) -> None:
+        super().__init__()
+        self.net2d = net2d
+
+    @property
+    def fc(self) -> nn.Module:
+        return self.net2d.fc
+
+    def forward(self, x):
+        return self.net2d(x[:, :, 0])
+
+
 @pytest.fixture
 def tiny_model():
     """A wrapped random TinyNet3D (5 classes, 8x32x32 clips), eval mode, seeded."""

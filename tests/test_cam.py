@@ -6,6 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 from torch import nn
+from conftest import OneFrameClip, TwoPathwayNet
 
 import vidxai
 from vidxai import errors
@@ -30,7 +31,7 @@ def _count_hooks(module: nn.Module) -> int:
 # ---------------------------------------------------------------------------------------------------------------
 # reference: pytorch-grad-cam
 # ---------------------------------------------------------------------------------------------------------------
-class Net2D(nn.Module):
+class TwoConvNet2D(nn.Module):
     def __init__(self, num_classes: int = 4) -> None:
         super().__init__()
         self.features = nn.Sequential(nn.Conv2d(3, 6, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
@@ -39,17 +40,6 @@ class Net2D(nn.Module):
 
     def forward(self, x):
         return self.fc(self.features(x).mean(dim=(2, 3)))
-
-
-class Frames2D(nn.Module):
-    """Runs an image CNN on a one-frame clip (B, 3, 1, H, W): the CAM maths is exactly the 2-D one."""
-
-    def __init__(self, net2d: nn.Module) -> None:
-        super().__init__()
-        self.net2d = net2d
-
-    def forward(self, x):
-        return self.net2d(x[:, :, 0])
 
 
 _PGC = {"gradcam": "GradCAM", "gradcam++": "GradCAMPlusPlus", "xgradcam": "XGradCAM", "layercam": "LayerCAM"}
@@ -74,10 +64,10 @@ def _pgc_raw(variant, net, layer, x, targets):
 @pytest.mark.parametrize("variant", VARIANTS)
 def test_2d_cnn_matches_pytorch_grad_cam(variant):
     torch.manual_seed(0)
-    net2d = Net2D().eval()
+    net2d = TwoConvNet2D().eval()
     with torch.no_grad():
         net2d.fc.weight.mul_(SCALE)  # large gradients, see SCALE
-    model = vidxai.wrap(Frames2D(net2d), spec=vidxai.InputSpec(num_frames=1, crop=(16, 16)), num_classes=4,
+    model = vidxai.wrap(OneFrameClip(net2d), spec=vidxai.InputSpec(num_frames=1, crop=(16, 16)), num_classes=4,
                         target_layers=["net2d.features.4"])
     x = torch.randn(3, 3, 1, 16, 16, generator=torch.Generator().manual_seed(2))
     targets = [0, 2, 3]
@@ -190,24 +180,10 @@ def test_per_slice_keeps_time_varying_evidence_that_global_cancels():
 # ---------------------------------------------------------------------------------------------------------------
 # multi-pathway, guided Grad-CAM, transformer reshapes
 # ---------------------------------------------------------------------------------------------------------------
-class TwoPathway(nn.Module):
-    """A tiny SlowFast-like net: net([slow (B,3,T/4,H,W), fast (B,3,T,H,W)])."""
-
-    def __init__(self, num_classes: int = 3) -> None:
-        super().__init__()
-        self.slow = nn.Sequential(nn.Conv3d(3, 6, (1, 3, 3), padding=(0, 1, 1)), nn.ReLU(), nn.MaxPool3d((1, 2, 2)))
-        self.fast = nn.Sequential(nn.Conv3d(3, 2, (3, 3, 3), padding=1), nn.ReLU(), nn.MaxPool3d((1, 2, 2)))
-        self.fc = nn.Linear(8, num_classes)
-
-    def forward(self, xs):
-        s, f = self.slow(xs[0]), self.fast(xs[1])
-        return self.fc(torch.cat([s.mean(dim=(2, 3, 4)), f.mean(dim=(2, 3, 4))], dim=1))
-
-
 def test_two_pathway_model():
     torch.manual_seed(0)
     spec = vidxai.InputSpec(num_frames=8, crop=(16, 16), pathways=2, slowfast_alpha=4)
-    model = vidxai.wrap(TwoPathway().eval(), spec=spec, num_classes=3, target_layers=["slow.1", "fast.1"])
+    model = vidxai.wrap(TwoPathwayNet().eval(), spec=spec, num_classes=3, target_layers=["slow.1", "fast.1"])
     x = torch.randn(2, 3, 8, 16, 16, generator=torch.Generator().manual_seed(3))
     res = _attr(model, "gradcam", x, target=[0, 2])
     assert res.saliency.shape == (2, 8, 16, 16)

@@ -8,6 +8,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 from torch import nn
+from conftest import TwoPathwayNet
 
 import vidxai
 from vidxai import errors
@@ -370,25 +371,10 @@ def test_x3d_random_weights_match_captum():
                  captum_attr.IntegratedGradients(net).attribute(x.clone(), target=t, n_steps=2), rtol=1e-4)
 
 
-class TwoPathway(nn.Module):
-    """A SlowFast-shaped toy: one conv per pathway, pooled, concatenated, one classifier."""
-
-    def __init__(self):
-        super().__init__()
-        self.slow = nn.Sequential(nn.Conv3d(3, 4, 3, padding=1), nn.ReLU())
-        self.fast = nn.Sequential(nn.Conv3d(3, 2, 3, padding=1), nn.ReLU(inplace=True))
-        self.fc = nn.Linear(6, 3)
-
-    def forward(self, xs):
-        slow, fast = xs
-        feats = [self.slow(slow).mean(dim=(2, 3, 4)), self.fast(fast).mean(dim=(2, 3, 4))]
-        return self.fc(torch.cat(feats, 1))
-
-
 def test_two_pathway_model_gradients_cover_both_pathways():
     torch.manual_seed(0)
     spec = vidxai.InputSpec(num_frames=8, crop=(16, 16), pathways=2, slowfast_alpha=4)
-    model = vidxai.wrap(TwoPathway().eval(), spec=spec, num_classes=3)
+    model = vidxai.wrap(TwoPathwayNet(4, 2, slow_kernel=3, slow_pool=None, fast_pool=None, inplace_fast=True).eval(), spec=spec, num_classes=3)
     x = torch.randn(1, 3, 8, 16, 16, generator=torch.Generator().manual_seed(0))
     for name, ref_cls in [("gradient", captum_attr.Saliency), ("guided-backprop", captum_attr.GuidedBackprop)]:
         kwargs = {"abs": False} if name == "gradient" else {}

@@ -5,6 +5,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 from torch import nn
+from conftest import TwoPathwayNet
 
 import vidxai
 from vidxai import errors
@@ -108,21 +109,10 @@ def test_jitter_concentrates_on_a_small_square_in_space_and_time():
     assert mask.flatten()[both_map.flatten().argmax()]
 
 
-class TwoPathway(nn.Module):
-    def __init__(self) -> None:
-        super().__init__()
-        self.slow = nn.Sequential(nn.Conv3d(3, 4, (1, 3, 3), padding=(0, 1, 1)), nn.ReLU(), nn.MaxPool3d((1, 2, 2)))
-        self.fast = nn.Sequential(nn.Conv3d(3, 2, 3, padding=1), nn.ReLU(), nn.MaxPool3d((2, 2, 2)))
-        self.fc = nn.Linear(6, 3)
-
-    def forward(self, xs):
-        return self.fc(torch.cat([self.slow(xs[0]).mean(dim=(2, 3, 4)), self.fast(xs[1]).mean(dim=(2, 3, 4))], 1))
-
-
 def test_two_pathway_and_single_frame_models():
     torch.manual_seed(0)
     spec = vidxai.InputSpec(num_frames=8, crop=(16, 16), pathways=2, slowfast_alpha=4)
-    model = vidxai.wrap(TwoPathway().eval(), spec=spec, num_classes=3, target_layers=["slow.2", "fast.2"])
+    model = vidxai.wrap(TwoPathwayNet(4, 2, fast_pool=(2, 2, 2)).eval(), spec=spec, num_classes=3, target_layers=["slow.2", "fast.2"])
     x = torch.randn(1, 3, 8, 16, 16)
     j = _attr(model, "jitter-cam", x, target=1, shifts=0, temporal_shifts=0)
     torch.testing.assert_close(j.saliency, _attr(model, "gradcam", x, target=1).saliency)

@@ -5,9 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-import torch
-from conftest import TinyNet3D
-from torch import nn
+from conftest import TinyNet3D, TwoPathwayNet
 
 import vidxai
 from vidxai.cli import main
@@ -34,23 +32,14 @@ def test_frames_in_batch_layers_are_marked():
     assert layers["backbone.2"].default
 
 
-class TwoPathways(nn.Module):
-    def __init__(self) -> None:
-        super().__init__()
-        self.pathways = nn.ModuleList([nn.Sequential(nn.Conv3d(3, 2, 3, padding=1), nn.ReLU()) for _ in range(2)])
-        self.fc = nn.Linear(4, 3)
-
-    def forward(self, xs):
-        return self.fc(torch.cat([p(x).mean(dim=(2, 3, 4)) for p, x in zip(self.pathways, xs)], 1))
-
-
 def test_pathways_are_marked():
     spec = vidxai.InputSpec(num_frames=8, crop=(8, 8), pathways=2, slowfast_alpha=4)
-    model = vidxai.wrap(TwoPathways().eval(), spec=spec, num_classes=3, target_layers=["pathways.0", "pathways.1"])
+    net = TwoPathwayNet(2, 2, slow_kernel=3, slow_pool=None, fast_pool=None)
+    model = vidxai.wrap(net.eval(), spec=spec, num_classes=3, target_layers=["slow", "fast"])
     layers = {layer.name: layer for layer in candidate_layers(model)}
-    assert layers["pathways.0"].shape == (1, 2, 2, 8, 8) and layers["pathways.0.0"].pathway == 0
-    assert layers["pathways.1"].shape == (1, 2, 8, 8, 8) and layers["pathways.1.0"].pathway == 1
-    assert layers["pathways.0"].default and layers["pathways.1"].default
+    assert layers["slow"].shape == (1, 2, 2, 8, 8) and layers["slow.0"].pathway == 0
+    assert layers["fast"].shape == (1, 2, 8, 8, 8) and layers["fast.0"].pathway == 1
+    assert layers["slow"].default and layers["fast"].default
 
 
 def test_offline_blocks_downloads_and_load_falls_back(monkeypatch):

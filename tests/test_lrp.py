@@ -8,6 +8,7 @@ import warnings
 import pytest
 import torch
 from torch import nn
+from conftest import OneFrameClip
 
 import vidxai
 from vidxai import errors
@@ -128,7 +129,7 @@ def test_rules_differ_and_biases_absorb_relevance(clip):
 # ---------------------------------------------------------------------------------------------------------------
 # captum on a 2-D toy (captum's LRP supports Conv2d / Linear / pooling / BatchNorm2d, not Conv3d)
 # ---------------------------------------------------------------------------------------------------------------
-class Net2D(nn.Module):
+class CaptumLRPNet2D(nn.Module):
     def __init__(self, bn: bool = False) -> None:
         super().__init__()
         self.conv1 = nn.Conv2d(3, 6, 3, padding=1)
@@ -147,18 +148,6 @@ class Net2D(nn.Module):
         x = self.pool1(self.relu1(x if self.bn is None else self.bn(x)))
         x = self.pool2(self.relu2(self.conv2(x)))
         return self.fc(self.relu3(self.fc1(x.flatten(1))))
-
-
-class AsVideo(nn.Module):
-    """The 2-D net on a one-frame clip (B, 3, 1, H, W)."""
-
-    def __init__(self, net2d):
-        super().__init__()
-        self.net2d = net2d
-        self.fc = net2d.fc
-
-    def forward(self, x):
-        return self.net2d(x[:, :, 0])
 
 
 def _init_bn(bn: nn.BatchNorm2d) -> None:
@@ -181,19 +170,19 @@ def _captum_lrp(net2d, x2d, target, rules=None):
 
 def test_epsilon_matches_captum_lrp_on_2d_toy():
     torch.manual_seed(0)
-    net2d = Net2D().eval()
+    net2d = CaptumLRPNet2D().eval()
     x = torch.randn(2, 3, 1, 12, 12, generator=torch.Generator().manual_seed(0))
     ref = _captum_lrp(net2d, x[:, :, 0], torch.tensor([1, 3]))
-    res = lrp(wrap(AsVideo(net2d), t=1, hw=12), "lrp-epsilon", x, [1, 3], epsilon=1e-9)
+    res = lrp(wrap(OneFrameClip(net2d), t=1, hw=12), "lrp-epsilon", x, [1, 3], epsilon=1e-9)
     assert_close(res.raw[:, :, 0], ref, rtol=1e-5)
 
 
 def test_unfolded_batchnorm_matches_captum_and_folding_matches_a_hand_folded_net():
     torch.manual_seed(0)
-    net2d = Net2D(bn=True).eval()
+    net2d = CaptumLRPNet2D(bn=True).eval()
     _init_bn(net2d.bn)
     x = torch.randn(2, 3, 1, 12, 12, generator=torch.Generator().manual_seed(0))
-    model = wrap(AsVideo(net2d), t=1, hw=12)
+    model = wrap(OneFrameClip(net2d), t=1, hw=12)
     # captum treats BatchNorm2d as its own epsilon layer: our fold_batchnorm=False.
     ref = _captum_lrp(net2d, x[:, :, 0], 2)
     assert_close(lrp(model, "lrp-epsilon", x, 2, epsilon=1e-9, fold_batchnorm=False).raw[:, :, 0], ref)
@@ -204,7 +193,7 @@ def test_unfolded_batchnorm_matches_captum_and_folding_matches_a_hand_folded_net
     folded.conv1.weight.data = net2d.conv1.weight * scale.view(-1, 1, 1, 1)
     folded.conv1.bias.data = (net2d.conv1.bias - bn.running_mean) * scale + bn.bias
     folded.bn = None
-    folded_model = wrap(AsVideo(folded), t=1, hw=12)
+    folded_model = wrap(OneFrameClip(folded), t=1, hw=12)
     assert torch.allclose(folded_model(x), model(x), atol=1e-5)
     for name, params in RULES:
         assert_close(lrp(model, name, x, 2, **params).raw, lrp(folded_model, name, x, 2, **params).raw, rtol=1e-4)
@@ -215,11 +204,11 @@ def test_unfolded_batchnorm_matches_captum_and_folding_matches_a_hand_folded_net
 def test_zplus_matches_captum_alpha1_beta0_on_nonnegative_input():
     rules = pytest.importorskip("captum.attr._utils.lrp_rules")
     torch.manual_seed(0)
-    net2d = Net2D().eval()
+    net2d = CaptumLRPNet2D().eval()
     x = torch.rand(2, 3, 1, 12, 12, generator=torch.Generator().manual_seed(0))  # pixels in [0, 1]
     ref = _captum_lrp(net2d, x[:, :, 0], torch.tensor([0, 1]),
                       {n: rules.Alpha1_Beta0_Rule(set_bias_to_zero=True) for n in ("conv1", "conv2", "fc1", "fc")})
-    res = lrp(wrap(AsVideo(net2d), t=1, hw=12), "lrp-zplus", x, [0, 1])
+    res = lrp(wrap(OneFrameClip(net2d), t=1, hw=12), "lrp-zplus", x, [0, 1])
     assert_close(res.raw[:, :, 0], ref, rtol=1e-5)
 
 

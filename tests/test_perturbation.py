@@ -3,36 +3,16 @@ from __future__ import annotations
 
 import pytest
 import torch
-from torch import nn
+from runner_toy import RegionNet, region_mask
 
 import vidxai
 from vidxai.attribution.perturbation import ExtremalPerturbation, Occlusion, RISE, area_penalty, window_starts
 from vidxai.attribution.surrogate import FeatureOcclusion, KernelShap, Lime
 
 
-class RegionModel(nn.Module):
-    """Logit 0 = mean of channel 0 inside a known space-time box; logit 1 = its negative. Linear in the input."""
-
-    def __init__(self, region=(slice(2, 6), slice(8, 20), slice(12, 24))) -> None:
-        super().__init__()
-        self.region = region
-        self.scale = nn.Parameter(torch.tensor(5.0))
-
-    def forward(self, x):
-        t, h, w = self.region
-        s = x[:, 0, t, h, w].mean((1, 2, 3)) * self.scale
-        return torch.stack([s, -s], 1)
-
-
 def region_model():
     spec = vidxai.InputSpec(num_frames=8, crop=(32, 32), short_side=32)
-    return vidxai.wrap(RegionModel(), spec=spec, class_names=["on", "off"], name="region")
-
-
-def region_mask():
-    m = torch.zeros(8, 32, 32, dtype=torch.bool)
-    m[2:6, 8:20, 12:24] = True
-    return m
+    return vidxai.wrap(RegionNet(), spec=spec, class_names=["on", "off"], name="region")
 
 
 @pytest.fixture

@@ -88,13 +88,17 @@ def _record_shapes(model: VideoModel, x: torch.Tensor) -> dict[str, tuple[int, .
 
 def _pathway_of(name: str, defaults: list[str]) -> int | None:
     """Pathway of ``name``: the defaults (one per pathway) differ in one path component (e.g.
-    ``multipathway_blocks.0`` / ``.1``); a layer under the same container with one of those indices is in it."""
+    ``multipathway_blocks.0`` / ``.1``, or top-level ``slow`` / ``fast``); a layer under the same container with
+    one of those components is in it."""
     parts = [d.split(".") for d in defaults]
     pos = next((i for i in range(min(map(len, parts))) if len({p[i] for p in parts}) > 1), None)
-    if not pos:
+    if pos is None:
         return None
-    container, tokens = parts[0][pos - 1], [p[pos] for p in parts]
     comps = name.split(".")
+    if pos == 0:  # the pathways are top-level modules (``slow`` / ``fast``)
+        tokens = [p[0] for p in parts]
+        return tokens.index(comps[0]) if comps[0] in tokens else None
+    container, tokens = parts[0][pos - 1], [p[pos] for p in parts]
     for prev, comp in zip(comps, comps[1:]):
         if prev == container and comp in tokens:
             return tokens.index(comp)
