@@ -30,7 +30,7 @@ def test_zero_shifts_is_the_plain_cam(tiny_model, tiny_clip, cam, weighting):
 
 
 def test_thesis_grid():
-    # method.md section 6: p = 224, m = 7 -> 12 (d = 5): a 384 x 384 input, 36 patches on a stride of 32
+    # the Jitter-CAM paper's grid: p = 224, m = 7 -> 12 (d = 5): a 384 x 384 input, 36 patches on a stride of 32
     canvas, offsets = jitter_grid((16, 224, 224), (2, 7, 7), (0, 5, 5))
     assert canvas == (16, 384, 384) and len(offsets) == 36
     assert sorted({o[1] for o in offsets}) == [0, 32, 64, 96, 128, 160]

@@ -1,4 +1,4 @@
-"""SWAG-V: gradient-weighted supervoxels (Hartley, "Gradient Weighted Superpixels for Interpretability in CNNs", WACV 2021, and its video extension SWAG-V, WACV 2022; thesis ch. 3-4).
+"""SWAG-V: gradient-weighted supervoxels (Hartley, "Gradient Weighted Superpixels for Interpretability in CNNs", WACV 2021, and its video extension SWAG-V, WACV 2022; Hartley's PhD thesis, ch. 3-4).
 
 Recipe, all batched on the model's device:
 
