@@ -83,6 +83,52 @@ class OneFrameClip(nn.Module):
         return self.net2d(x[:, :, 0])
 
 
+class ConvNet2D(nn.Module):
+    """An image CNN for :class:`OneFrameClip`: conv + ReLU + max pool, one more conv + ReLU per further width,
+    mean-pooled, one linear classifier ``fc``. The default is two convs (3 -> 6 -> 8, features.4 the last ReLU)."""
+
+    def __init__(self, widths=(6, 8), num_classes: int = 4, pool: int = 2) -> None:
+        super().__init__()
+        layers, channels = [], 3
+        for i, width in enumerate(widths):
+            layers += [nn.Conv2d(channels, width, 3, padding=1), nn.ReLU(), *([nn.MaxPool2d(pool)] if i == 0 else [])]
+            channels = width
+        self.features = nn.Sequential(*layers)
+        self.fc = nn.Linear(channels, num_classes)
+
+    def forward(self, x):
+        return self.fc(self.features(x).mean(dim=(2, 3)))
+
+
+class FunctionalNet(nn.Module):
+    """``fc(fn(conv(x)).mean over T, H, W)``: a 3 -> 4 channel conv, a function called in ``forward`` (not a
+    module, e.g. ``F.gelu`` or a gate), 2 classes. For the checks that functional activations are found."""
+
+    def __init__(self, fn, kernel: int = 3) -> None:
+        super().__init__()
+        self.fn = fn
+        self.conv = nn.Conv3d(3, 4, kernel, padding=kernel // 2)
+        self.fc = nn.Linear(4, 2)
+
+    def forward(self, x):
+        return self.fc(self.fn(self.conv(x)).mean(dim=(2, 3, 4)))
+
+
+def pooled_act_net(act: nn.Module) -> nn.Sequential:
+    """conv 3 -> 4, ``act`` (layer "1"), global average pool, linear 4 -> 2: any clip size."""
+    return nn.Sequential(nn.Conv3d(3, 4, 3, padding=1), act, nn.AdaptiveAvgPool3d(1), nn.Flatten(), nn.Linear(4, 2))
+
+
+def gelu_flat_net(frames: int = 2, hw: int = 8) -> nn.Sequential:
+    """1x1x1 conv 3 -> 2, GELU (layer "1"), flatten, linear to 2 classes: ``frames x hw x hw`` clips."""
+    return nn.Sequential(nn.Conv3d(3, 2, 1), nn.GELU(), nn.Flatten(), nn.Linear(2 * frames * hw * hw, 2))
+
+
+def linear_net(frames: int, height: int, width: int, num_classes: int) -> nn.Sequential:
+    """flatten + one linear layer: the logits are linear in the clip (gradients are the weights)."""
+    return nn.Sequential(nn.Flatten(), nn.Linear(3 * frames * height * width, num_classes))
+
+
 @pytest.fixture
 def tiny_model():
     """A wrapped random TinyNet3D (5 classes, 8x32x32 clips), eval mode, seeded."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from conftest import linear_net
 
 import vidxai
 from vidxai import errors
@@ -49,8 +50,7 @@ def test_random_is_seeded(tiny_model, tiny_clip):
 def test_sobel_matches_skimage(mode):
     filters = pytest.importorskip("skimage.filters")
     spec = vidxai.InputSpec(num_frames=5, crop=(12, 14), mean=(0.45, 0.4, 0.35), std=(0.2, 0.25, 0.3))
-    model = vidxai.wrap(torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * 5 * 12 * 14, 2)), spec=spec,
-                        num_classes=2)
+    model = vidxai.wrap(linear_net(5, 12, 14, 2), spec=spec, num_classes=2)
     rgb = torch.rand(2, 3, 5, 12, 14, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
     x = model.from_unit_rgb(rgb).float()
     res = run(model, "sobel", x, mode=mode)

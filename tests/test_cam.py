@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from conftest import ConvNet2D, OneFrameClip, TwoPathwayNet, pooled_act_net
 from torch import nn
-from conftest import OneFrameClip, TwoPathwayNet
 
 import vidxai
 from vidxai import errors
@@ -31,17 +31,6 @@ def _count_hooks(module: nn.Module) -> int:
 # ---------------------------------------------------------------------------------------------------------------
 # reference: pytorch-grad-cam
 # ---------------------------------------------------------------------------------------------------------------
-class TwoConvNet2D(nn.Module):
-    def __init__(self, num_classes: int = 4) -> None:
-        super().__init__()
-        self.features = nn.Sequential(nn.Conv2d(3, 6, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-                                      nn.Conv2d(6, 8, 3, padding=1), nn.ReLU())
-        self.fc = nn.Linear(8, num_classes)
-
-    def forward(self, x):
-        return self.fc(self.features(x).mean(dim=(2, 3)))
-
-
 _PGC = {"gradcam": "GradCAM", "gradcam++": "GradCAMPlusPlus", "xgradcam": "XGradCAM", "layercam": "LayerCAM"}
 
 
@@ -64,7 +53,7 @@ def _pgc_raw(variant, net, layer, x, targets):
 @pytest.mark.parametrize("variant", VARIANTS)
 def test_2d_cnn_matches_pytorch_grad_cam(variant):
     torch.manual_seed(0)
-    net2d = TwoConvNet2D().eval()
+    net2d = ConvNet2D().eval()
     with torch.no_grad():
         net2d.fc.weight.mul_(SCALE)  # large gradients, see SCALE
     model = vidxai.wrap(OneFrameClip(net2d), spec=vidxai.InputSpec(num_frames=1, crop=(16, 16)), num_classes=4,
@@ -226,8 +215,7 @@ def test_guided_gradcam_is_guided_backprop_times_gradcam(tiny_model, tiny_clip):
 
 
 def test_guided_gradcam_unguidable_activation():
-    net = nn.Sequential(nn.Conv3d(3, 4, 3, padding=1), nn.GELU(), nn.AdaptiveAvgPool3d(1), nn.Flatten(),
-                        nn.Linear(4, 2))
+    net = pooled_act_net(nn.GELU())
     model = vidxai.wrap(net, spec=vidxai.InputSpec(num_frames=4, crop=(8, 8)), target_layers=["1"])
     x = torch.randn(1, 3, 4, 8, 8)
     with pytest.raises(errors.UnsupportedModelError, match="strict=False"):

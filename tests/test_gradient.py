@@ -7,8 +7,8 @@ import warnings
 import pytest
 import torch
 import torch.nn.functional as F
+from conftest import FunctionalNet, TwoPathwayNet, gelu_flat_net, linear_net, pooled_act_net
 from torch import nn
-from conftest import TwoPathwayNet
 
 import vidxai
 from vidxai import errors
@@ -155,7 +155,7 @@ def test_smoothgrad_seeded_and_batch_size_independent(tiny_model, tiny_clip):
 
 def test_smoothgrad_of_linear_model_is_the_gradient():
     torch.manual_seed(0)
-    net = nn.Sequential(nn.Flatten(), nn.Linear(3 * 4 * 8 * 8, 3))
+    net = linear_net(4, 8, 8, 3)
     model = vidxai.wrap(net, spec=vidxai.InputSpec(num_frames=4, crop=(8, 8)), num_classes=3)
     x = torch.randn(2, 3, 4, 8, 8)
     sg = attribute(model, "smoothgrad", x, [0, 2], noise_level=0.5, n_samples=5)
@@ -263,22 +263,13 @@ def test_guided_backprop_x3d_swish_is_unsupported_unless_not_strict():
 
 
 def test_functional_unguidable_activation_is_reported():
-    class GeluNet(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.conv = nn.Conv3d(3, 4, 3, padding=1)
-            self.fc = nn.Linear(4, 2)
-
-        def forward(self, x):
-            return self.fc(F.gelu(torch.relu(self.conv(x))).mean(dim=(2, 3, 4)))
-
-    model = vidxai.wrap(GeluNet(), spec=vidxai.InputSpec(num_frames=2, crop=(8, 8)), num_classes=2)
+    net = FunctionalNet(lambda a: F.gelu(torch.relu(a)))
+    model = vidxai.wrap(net, spec=vidxai.InputSpec(num_frames=2, crop=(8, 8)), num_classes=2)
     x = torch.randn(1, 3, 2, 8, 8)
     with pytest.raises(errors.UnsupportedModelError, match="gelu"):
         attribute(model, "guided-backprop", x, 0)
     with pytest.raises(errors.UnsupportedModelError, match="GELU"):
-        attribute(vidxai.wrap(nn.Sequential(nn.Conv3d(3, 2, 1), nn.GELU(), nn.Flatten(), nn.Linear(2 * 2 * 64, 2)),
-                              spec=vidxai.InputSpec(num_frames=2, crop=(8, 8)), num_classes=2),
+        attribute(vidxai.wrap(gelu_flat_net(), spec=vidxai.InputSpec(num_frames=2, crop=(8, 8)), num_classes=2),
                   "guided-backprop", x, 0)
 
 
@@ -374,7 +365,8 @@ def test_x3d_random_weights_match_captum():
 def test_two_pathway_model_gradients_cover_both_pathways():
     torch.manual_seed(0)
     spec = vidxai.InputSpec(num_frames=8, crop=(16, 16), pathways=2, slowfast_alpha=4)
-    model = vidxai.wrap(TwoPathwayNet(4, 2, slow_kernel=3, slow_pool=None, fast_pool=None, inplace_fast=True).eval(), spec=spec, num_classes=3)
+    net = TwoPathwayNet(4, 2, slow_kernel=3, slow_pool=None, fast_pool=None, inplace_fast=True)
+    model = vidxai.wrap(net.eval(), spec=spec, num_classes=3)
     x = torch.randn(1, 3, 8, 16, 16, generator=torch.Generator().manual_seed(0))
     for name, ref_cls in [("gradient", captum_attr.Saliency), ("guided-backprop", captum_attr.GuidedBackprop)]:
         kwargs = {"abs": False} if name == "gradient" else {}
@@ -413,7 +405,7 @@ def test_guided_backprop_refuses_library_named_activations(cls_name):
     """Activations named with a library's prefix/suffix (transformers' FastGELUActivation in ViViT) were let
     through strict=True: the exact-name check missed them and plain gradients came back silently."""
     act = type(cls_name, (nn.Module,), {"forward": lambda self, x: x * torch.sigmoid(1.702 * x)})
-    net = nn.Sequential(nn.Conv3d(3, 4, 3, padding=1), act(), nn.AdaptiveAvgPool3d(1), nn.Flatten(), nn.Linear(4, 2))
+    net = pooled_act_net(act())
     model = vidxai.wrap(net.eval(), spec=vidxai.InputSpec(num_frames=2, crop=(8, 8)), num_classes=2)
     with pytest.raises(errors.UnsupportedModelError, match=cls_name):
         attribute(model, "guided-backprop", torch.randn(1, 3, 2, 8, 8), 1)

@@ -4,8 +4,8 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as F
+from conftest import ConvNet2D, OneFrameClip, TwoPathwayNet
 from torch import nn
-from conftest import TwoPathwayNet
 
 import vidxai
 from vidxai import errors
@@ -112,7 +112,8 @@ def test_jitter_concentrates_on_a_small_square_in_space_and_time():
 def test_two_pathway_and_single_frame_models():
     torch.manual_seed(0)
     spec = vidxai.InputSpec(num_frames=8, crop=(16, 16), pathways=2, slowfast_alpha=4)
-    model = vidxai.wrap(TwoPathwayNet(4, 2, fast_pool=(2, 2, 2)).eval(), spec=spec, num_classes=3, target_layers=["slow.2", "fast.2"])
+    model = vidxai.wrap(TwoPathwayNet(4, 2, fast_pool=(2, 2, 2)).eval(), spec=spec, num_classes=3,
+                        target_layers=["slow.2", "fast.2"])
     x = torch.randn(1, 3, 8, 16, 16)
     j = _attr(model, "jitter-cam", x, target=1, shifts=0, temporal_shifts=0)
     torch.testing.assert_close(j.saliency, _attr(model, "gradcam", x, target=1).saliency)
@@ -120,19 +121,9 @@ def test_two_pathway_and_single_frame_models():
     assert j.saliency.shape == (1, 8, 16, 16) and torch.isfinite(j.saliency).all() and j.saliency.max() > 0
     assert j.extras["canvas"] == (10, 18, 18)  # fast layer's grid (4, 8, 8) + 1 cell per axis
 
-    net2d = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(), nn.MaxPool2d(4), nn.Flatten(2))
-
-    class Frame(nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.body = net2d[:3]
-            self.fc = nn.Linear(4, 2)
-
-        def forward(self, clip):
-            return self.fc(self.body(clip[:, :, 0]).mean(dim=(2, 3)))
-
-    m2 = vidxai.wrap(Frame(), spec=vidxai.InputSpec(num_frames=1, crop=(16, 16)), num_classes=2,
-                     target_layers=["body.2"])
+    net = OneFrameClip(ConvNet2D(widths=(4,), num_classes=2, pool=4))  # a 2-D CNN on a single frame
+    m2 = vidxai.wrap(net, spec=vidxai.InputSpec(num_frames=1, crop=(16, 16)), num_classes=2,
+                     target_layers=["net2d.features.2"])
     r = _attr(m2, "jitter-cam", torch.randn(2, 3, 1, 16, 16), shifts=2)  # temporal shifts ignored for T = 1
     assert r.saliency.shape == (2, 1, 16, 16) and r.extras["canvas"] == (1, 24, 24) and len(r.extras["offsets"]) == 9
 

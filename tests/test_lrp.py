@@ -7,8 +7,8 @@ import warnings
 
 import pytest
 import torch
+from conftest import FunctionalNet, OneFrameClip, gelu_flat_net
 from torch import nn
-from conftest import OneFrameClip
 
 import vidxai
 from vidxai import errors
@@ -235,22 +235,12 @@ def _small(net, hw=8):
 
 def test_unsupported_layers_are_named():
     x = torch.randn(1, 3, 2, 8, 8)
-    gelu = nn.Sequential(nn.Conv3d(3, 2, 1), nn.GELU(), nn.Flatten(), nn.Linear(2 * 2 * 64, 2))
+    gelu = gelu_flat_net()
     with pytest.raises(errors.UnsupportedModelError, match=r"GELU.*1\b"):
         lrp(_small(gelu), "lrp-epsilon", x, 0)
 
-    class Gated(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.conv = nn.Conv3d(3, 4, 1)
-            self.fc = nn.Linear(4, 2)
-
-        def forward(self, x):
-            y = self.conv(x)
-            return self.fc((y * torch.sigmoid(y)).mean(dim=(2, 3, 4)))
-
     with pytest.raises(errors.UnsupportedModelError, match="sigmoid"):
-        lrp(_small(Gated()), "lrp-zplus", x, 0)
+        lrp(_small(FunctionalNet(lambda y: y * torch.sigmoid(y), kernel=1)), "lrp-zplus", x, 0)
     softmax = nn.Sequential(nn.Conv3d(3, 2, 1), nn.Flatten(), nn.Linear(2 * 2 * 64, 2), nn.Softmax(dim=1))
     with pytest.raises(errors.UnsupportedModelError, match="Softmax"):
         lrp(_small(softmax), "lrp-alphabeta", x, 0)
@@ -268,12 +258,12 @@ def test_unsupported_layers_are_named():
 
 
 def test_no_mode_hooks_or_weight_changes_left_behind(clip):
-    class Exploding(PoolNet):
+    class ExplodingPoolNet(PoolNet):
         def forward(self, x):
             self.features(x)
             raise RuntimeError("boom")
 
-    net = Exploding()
+    net = ExplodingPoolNet()
     model = wrap(net)
     net.train()
     net.fc.weight.requires_grad_(False)
