@@ -129,17 +129,35 @@ def linear_net(frames: int, height: int, width: int, num_classes: int) -> nn.Seq
     return nn.Sequential(nn.Flatten(), nn.Linear(3 * frames * height * width, num_classes))
 
 
-@pytest.fixture
-def tiny_model():
-    """A wrapped random TinyNet3D (5 classes, 8x32x32 clips), eval mode, seeded."""
+def tiny_wrapped(name: str = "tiny", class_names=None, weights=None):
+    """TinyNet3D built under seed 0, eval mode, wrapped for 8x32x32 clips with target layer features.5 and 5 classes
+    (``class_names``, default c0 .. c4); ``weights``: a checkpoint file loaded into it (None / "default": random)."""
     import vidxai
 
     torch.manual_seed(0)
     net = TinyNet3D()
     net.eval()
+    if weights not in (None, "default"):
+        from vidxai.models.checkpoint import load_file_into
+
+        load_file_into(net, weights)
     spec = vidxai.InputSpec(num_frames=8, crop=(32, 32), short_side=32)
-    return vidxai.wrap(net, spec=spec, class_names=[f"c{i}" for i in range(5)], target_layers=["features.5"],
-                       name="tiny")
+    return vidxai.wrap(net, spec=spec, class_names=class_names or [f"c{i}" for i in range(5)],
+                       target_layers=["features.5"], name=name)
+
+
+TINY_CLI = "tiny-cli-test"  # the registry name test_cli and test_browser register tiny_cli_builder under
+
+
+def tiny_cli_builder(weights=None, **kw):
+    """Registry builder for :data:`TINY_CLI`: :func:`tiny_wrapped` with classes "class 0" .. "class 4"."""
+    return tiny_wrapped(TINY_CLI, [f"class {i}" for i in range(5)], weights)
+
+
+@pytest.fixture
+def tiny_model():
+    """A wrapped random TinyNet3D (5 classes, 8x32x32 clips), eval mode, seeded."""
+    return tiny_wrapped()
 
 
 @pytest.fixture

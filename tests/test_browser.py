@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import TINY_CLI, tiny_cli_builder
 
 pytestmark = pytest.mark.browser
 
@@ -54,12 +55,12 @@ def served_report(tmp_path_factory):
     write_video(video, frames, fps=10)
     import vidxai
 
-    added = test_cli.TINY not in vidxai.models.list()
+    added = TINY_CLI not in vidxai.models.list()
     if added:
-        vidxai.models.register(test_cli.TINY, spec=vidxai.InputSpec(8, (32, 32), 32), family="test")(
-            test_cli._tiny_builder)
+        vidxai.models.register(TINY_CLI, spec=vidxai.InputSpec(8, (32, 32), 32), family="test")(
+            tiny_cli_builder)
     out = tmp_path_factory.mktemp("report")
-    rc = main(["explain", str(video), "--model", test_cli.TINY, "--method", "gradient", "gradcam", "--out", str(out),
+    rc = main(["explain", str(video), "--model", TINY_CLI, "--method", "gradient", "gradcam", "--out", str(out),
                "--curve-steps", "4", "--html", "--quiet"])
     assert rc == 0 and (out / "report.html").is_file()
     handler = functools.partial(_QuietHandler, directory=str(out))
@@ -72,7 +73,7 @@ def served_report(tmp_path_factory):
         server.shutdown()
         server.server_close()
         if added:
-            test_cli.unregister(vidxai.models._REGISTRY, test_cli.TINY)
+            test_cli.unregister(vidxai.models._REGISTRY, TINY_CLI)
 
 
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):
@@ -207,14 +208,12 @@ def real_report(tmp_path_factory):
 
 
 def _tiny_model() -> str:
-    import test_cli
-
     import vidxai
 
-    if test_cli.TINY not in vidxai.models.list():
-        vidxai.models.register(test_cli.TINY, spec=vidxai.InputSpec(8, (32, 32), 32), family="test")(
-            test_cli._tiny_builder)
-    return test_cli.TINY
+    if TINY_CLI not in vidxai.models.list():
+        vidxai.models.register(TINY_CLI, spec=vidxai.InputSpec(8, (32, 32), 32), family="test")(
+            tiny_cli_builder)
+    return TINY_CLI
 
 
 def _probe(chromium: str, base: str, width: int) -> dict:

@@ -15,21 +15,7 @@ import torch
 import vidxai
 from vidxai.cli import main
 
-from conftest import REPO, TinyNet3D
-
-TINY = "tiny-cli-test"
-
-
-def _tiny_builder(weights=None, **kw):
-    from vidxai.models.checkpoint import load_file_into
-
-    torch.manual_seed(0)
-    net = TinyNet3D().eval()
-    if weights not in (None, "default"):
-        load_file_into(net, weights)
-    spec = vidxai.InputSpec(num_frames=8, crop=(32, 32), short_side=32)
-    return vidxai.wrap(net, spec=spec, class_names=[f"class {i}" for i in range(5)],
-                       target_layers=["features.5"], name=TINY)
+from conftest import REPO, TINY_CLI as TINY, tiny_cli_builder
 
 
 def unregister(registry, name: str) -> None:
@@ -44,7 +30,7 @@ def tiny_registered():
     added = TINY not in vidxai.models.list()
     if added:
         vidxai.models.register(TINY, description="test-only tiny 3D CNN", spec=vidxai.InputSpec(8, (32, 32), 32),
-                               weight_source="random", family="test")(_tiny_builder)
+                               weight_source="random", family="test")(tiny_cli_builder)
     yield TINY
     if added:
         unregister(vidxai.models._REGISTRY, TINY)
