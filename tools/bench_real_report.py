@@ -84,7 +84,10 @@ def deletion_findings(zero: dict, blur: dict | None) -> list[str]:
         common = [m for m in zero if m in blur]
         z, b = _rank({m: zero[m] for m in common}, "combined", True), _rank({m: blur[m] for m in common}, "combined", True)
         moved = [f"{NAMES.get(m, m)} {z.index(m) + 1}→{b.index(m) + 1}" for m in common if abs(z.index(m) - b.index(m)) >= 3]
-        out.append("- Zero vs blur baseline (rank by combined score, zero → blur): "
+        n_zero, n_blur = max(zero[m]["n_clips"] for m in common), max(blur[m]["n_clips"] for m in common)
+        subset = (f" (the blur baseline on {n_blur} of the {n_zero} clips, so the two ranks rest on different clip "
+                  "sets)") if n_blur != n_zero else ""
+        out.append(f"- Zero vs blur baseline (rank by combined score, zero → blur){subset}: "
                    + (", ".join(moved) if moved else "no method moves by 3 or more places") + ". The zero baseline "
                    "removes voxels to the mean colour, which scattered pixel maps exploit (many small holes destroy "
                    "the evidence fast); a blurred clip keeps the coarse content, so only maps that cover the evidence "
