@@ -76,8 +76,8 @@ SETTINGS = {
             {"frames": 64, "clips": OTHER_64F_CLIPS, "methods": NO_LIME, "baselines": ["zero"]},
             # LIME: 256 forwards of 64 frames per explanation
             {"frames": 64, "clips": [p for p, _ in KINETICS_CLIPS], "methods": ["lime"], "baselines": ["zero"]},
-            # the blur baseline at 64 frames, clip by clip (the committed tables: demo, yoga and making_cake measured;
-            # flipping_a_pancake and archery_example are the next 24 units a full run computes, ~35 min on 2 cores)
+            # the blur baseline at 64 frames, clip by clip (the committed tables: demo, yoga, making_cake and
+            # flipping_a_pancake measured; archery_example is the next 12 units a full run computes, ~15 min)
             *[{"frames": 64, "clips": [clip], "methods": NO_LIME, "baselines": ["blur"]}
               for clip in ["videos/kinetics_labelled/yoga.mp4", *OTHER_64F_CLIPS]],
         ],
