@@ -178,19 +178,19 @@ class Attribution:
             UnknownPresetError: an unknown preset.
             InputError: an unknown parameter.
         """
-        accepted = {k: v for k, v in parameter_defaults(cls).items() if k != "preset"}
-        defaults = {k: v for k, v in accepted.items() if v is not inspect.Parameter.empty}
+        defaults = {k: v for k, v in parameter_defaults(cls).items()
+                    if v is not inspect.Parameter.empty and k != "preset"}
         if not cls.presets:
             if preset != "default":
                 params["preset"] = preset  # reported as unknown below
-            check_params(cls.name, params, list(accepted))
+            check_params(cls, params)
             return {**defaults, **params}
         names = tuple(dict.fromkeys(("default", *cls.presets)))
         if preset not in names:
             from ..errors import UnknownPresetError
 
             raise UnknownPresetError(str(preset), names, hint=f"method {cls.name}")
-        check_params(cls.name, params, list(accepted))
+        check_params(cls, params)
         return {**defaults, **cls.presets.get(preset, {}), **params, "preset": preset}
 
     def prepare(self, inputs: torch.Tensor, target) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
@@ -338,32 +338,24 @@ def parameter_defaults(cls: type) -> dict[str, Any]:
     return out
 
 
-def _method_class(method: str) -> type | None:
-    seen, todo = set(), list(Attribution.__subclasses__())
-    while todo:
-        cls = todo.pop()
-        if cls in seen:
-            continue
-        seen.add(cls)
-        todo += cls.__subclasses__()
-        if cls.name == method:
-            return cls
-    return None
-
-
 def method_parameters(method: str) -> list[str]:
-    """The named keyword parameters of the registered method ``method`` (found by its signature)."""
-    cls = _method_class(method)
-    return [] if cls is None else list(parameter_defaults(cls))
+    """The named keyword parameters of the registered method ``method`` (found by its signature); [] for a name
+    that is not a registered :class:`Attribution`."""
+    from .. import methods
+
+    if method not in methods.list():
+        return []
+    cls = methods.get(method)
+    return list(parameter_defaults(cls)) if isinstance(cls, type) and issubclass(cls, Attribution) else []
 
 
-def check_params(method: str, params: dict, allowed: Sequence[str]) -> None:
-    """Reject unknown keyword parameters with a clear error listing what the method takes (its signature's named
-    parameters plus ``allowed``), with close matches for typos."""
-    unknown = sorted(set(params) - set(allowed))
+def check_params(cls: type, params: dict) -> None:
+    """Reject keyword parameters method class ``cls`` does not take (:func:`parameter_defaults`) with a clear error
+    listing what it accepts, with close matches for typos."""
+    accepted = sorted(parameter_defaults(cls))
+    unknown = sorted(set(params) - set(accepted))
     if unknown:
-        accepted = sorted(set(allowed) | set(method_parameters(method)))
         close = [c for u in unknown for c in difflib.get_close_matches(u, accepted, n=1, cutoff=0.6)]
         hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
-        raise InputError(f"method {method!r} got unknown parameter(s) {', '.join(unknown)}{hint} "
+        raise InputError(f"method {cls.name!r} got unknown parameter(s) {', '.join(unknown)}{hint} "
                          f"(it accepts {', '.join(accepted) or 'no parameters'})")
